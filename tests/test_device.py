@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from vizlab.device import configure_threads, resolve_device, usable_cpus
+
+
+def test_auto_resolves_to_an_available_device():
+    dev = resolve_device("auto")
+    if torch.cuda.is_available():
+        assert dev.type == "cuda"
+    else:
+        assert dev.type in ("cpu", "mps")
+    assert resolve_device(None) == dev
+
+
+def test_cpu_is_always_valid():
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_unknown_device_string_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="machine has CUDA")
+def test_cuda_without_gpu_says_what_to_use():
+    with pytest.raises(ValueError, match="no usable CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_usable_cpus_respects_affinity():
+    n = usable_cpus()
+    assert 1 <= n <= (os.cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        assert n <= len(os.sched_getaffinity(0))
+
+
+def test_configure_threads_matches_usable_cpus():
+    assert configure_threads() == usable_cpus()
+    assert torch.get_num_threads() == usable_cpus()

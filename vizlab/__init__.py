@@ -1,0 +1,32 @@
+"""vizlab: see inside a convolutional network while it trains.
+
+The engine, with no user interface: datasets (``vizlab.data``), teaching layers
+(``vizlab.nn``), model families (``vizlab.models``) and the training loop (``vizlab.train``).
+The ipywidgets panels live in the separate ``widgets`` package, which builds on this one;
+nothing here imports ipywidgets, IPython or ``matplotlib.pyplot``.
+"""
+
+from vizlab import data, models, nn, train
+from vizlab.data import Dataset, DatasetError, Split, load
+from vizlab.device import resolve_device
+from vizlab.train import History, Run, Sweep, fit, sweep
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "data",
+    "models",
+    "nn",
+    "train",
+    "load",
+    "Dataset",
+    "DatasetError",
+    "Split",
+    "fit",
+    "sweep",
+    "Run",
+    "History",
+    "Sweep",
+    "resolve_device",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+"""Interactive panels (ipywidgets ``VBox`` subclasses). None are defined yet."""
+
+__all__: list[str] = []
