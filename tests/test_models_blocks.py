@@ -190,8 +190,8 @@ def test_alexnet_and_nin_layouts():
 
 def test_init_schemes():
     torch.manual_seed(0)
-    default = models.vgg(blocks=2, convs=1)
-    kaiming = models.vgg(blocks=2, convs=1, init="kaiming")
+    default = models.vgg(blocks=2, convs=1, init="torch")
+    kaiming = models.vgg(blocks=2, convs=1)  # kaiming is vgg's default
     w_default = default.features.block2.conv1.conv.weight
     w_kaiming = kaiming.features.block2.conv1.conv.weight
     fan_in = 16 * 9

@@ -1,14 +1,16 @@
 """vizlab: see inside a convolutional network while it trains.
 
 The engine, with no user interface: datasets (``vizlab.data``), teaching layers
-(``vizlab.nn``), model families (``vizlab.models``) and the training loop (``vizlab.train``).
+(``vizlab.nn``), model families (``vizlab.models``), the training loop (``vizlab.train``)
+and the probes that look inside a model while it trains (``vizlab.watch``, ``vizlab.trace``).
 The ipywidgets panels live in the separate ``widgets`` package, which builds on this one;
 nothing here imports ipywidgets, IPython or ``matplotlib.pyplot``.
 """
 
-from vizlab import data, models, nn, train
+from vizlab import data, models, nn, probes, train
 from vizlab.data import Dataset, DatasetError, Split, load
 from vizlab.device import resolve_device
+from vizlab.probes import Trace, Watch, trace, watch
 from vizlab.train import History, Run, Sweep, fit, sweep
 
 __version__ = "0.1.0"
@@ -18,6 +20,11 @@ __all__ = [
     "models",
     "nn",
     "train",
+    "probes",
+    "watch",
+    "trace",
+    "Watch",
+    "Trace",
     "load",
     "Dataset",
     "DatasetError",

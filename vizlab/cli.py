@@ -140,6 +140,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         cmd.append(f"--port={args.port}")
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers often run as root; Jupyter refuses otherwise
     return subprocess.call(cmd)
 
 

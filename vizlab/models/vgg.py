@@ -105,7 +105,7 @@ def vgg(
     in_channels: int = 3,
     num_classes: int = 10,
     input_size: int | Sequence[int] = 32,
-    init: str = "torch",
+    init: str = "kaiming",
 ) -> nn.Sequential:
     """Build the VGG-like net: ``blocks`` blocks of ``convs`` convs, GAP, linear head.
 
@@ -123,8 +123,11 @@ def vgg(
         in_channels: channels of the input images.
         num_classes: number of logits.
         input_size: side (or ``(H, W)``) of the input images.
-        init: weight init, ``"torch"`` (PyTorch's default), ``"kaiming"`` or
-            ``"xavier"`` (see ``vizlab.models.init_weights``).
+        init: weight init, ``"kaiming"`` (the default: He et al.'s init, right for ReLU
+            nets), ``"xavier"`` (Keras's default, which the lecture's grid used) or
+            ``"torch"`` (PyTorch's own, which shrinks the signal at every layer: without a
+            norm, the 3x2 net then stays at chance for the first epochs on ``shapes``).
+            See ``vizlab.models.init_weights``.
 
     Returns:
         ``nn.Sequential`` with children ``features`` (``block1`` ...), ``gap``, ``flatten``,
