@@ -2,12 +2,13 @@
 
 The engine, with no user interface: datasets (``vizlab.data``), teaching layers
 (``vizlab.nn``), model families (``vizlab.models``), the training loop (``vizlab.train``)
-and the probes that look inside a model while it trains (``vizlab.watch``, ``vizlab.trace``).
+the probes that look inside a model while it trains (``vizlab.watch``, ``vizlab.trace``)
+and batched augmentation that records what it did to each image (``vizlab.augment``).
 The ipywidgets panels live in the separate ``widgets`` package, which builds on this one;
 nothing here imports ipywidgets, IPython or ``matplotlib.pyplot``.
 """
 
-from vizlab import data, models, nn, probes, train
+from vizlab import augment, data, models, nn, probes, train
 from vizlab.data import Dataset, DatasetError, Split, load
 from vizlab.device import resolve_device
 from vizlab.probes import Trace, Watch, trace, watch
@@ -16,6 +17,7 @@ from vizlab.train import History, Run, Sweep, fit, sweep
 __version__ = "0.1.0"
 
 __all__ = [
+    "augment",
     "data",
     "models",
     "nn",
