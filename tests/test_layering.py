@@ -39,8 +39,8 @@ import vizlab
 for mod in pkgutil.walk_packages(vizlab.__path__, "vizlab."):
     if mod.name != "vizlab.__main__":
         importlib.import_module(mod.name)
-from vizlab.figures import curves_figure
-fig = curves_figure({"epochs": [1, 2], "train_loss": [1, .5], "val_loss": [1, .6],
+from vizlab.plots import curves
+fig = curves({"epochs": [1, 2], "train_loss": [1, .5], "val_loss": [1, .6],
                      "train_acc": [.1, .5], "val_acc": [.1, .4]})
 fig.savefig(io.BytesIO(), format="png")
 loaded = [m for m in ("ipywidgets", "IPython", "ipympl", "matplotlib.pyplot", "widgets")

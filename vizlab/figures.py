@@ -15,26 +15,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from vizlab.io import atomic_write_bytes, atomic_write_json
+from vizlab.plots import curves
 
-__all__ = ["write_figures", "curves_figure"]
+__all__ = ["write_figures"]
 
 Progress = Callable[[float, str], None]
-
-
-def curves_figure(history: dict) -> Figure:
-    """Loss and accuracy per epoch, train vs validation, from a ``History.as_dict()``."""
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    epochs = history["epochs"]
-    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, history[f"train_{key}"], marker="o", label="train")
-        ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{history.get('model', 'model')} on {history.get('data', 'data')}")
-    return fig
 
 
 def _png(fig: Figure) -> bytes:
@@ -85,7 +70,7 @@ def write_figures(
     record.update(model="VGG (batch norm)", data=dataset.name)
     out = Path(out)
     paths = [
-        atomic_write_bytes(out / "curves.png", _png(curves_figure(record))),
+        atomic_write_bytes(out / "curves.png", _png(curves(record))),
         atomic_write_json(out / "curves.json", record),
     ]
     return paths
