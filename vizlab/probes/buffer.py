@@ -17,7 +17,7 @@ allocating.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -33,11 +33,13 @@ class Slot(NamedTuple):
 
     Attributes:
         step: training step the values describe.
-        layer: dotted layer name.
+        layer: dotted layer name; empty for a slot that holds several layers, whose
+            decoder names them.
         kind: record kind (``"activations"``, ``"gradients"``, ...).
         offset, size: where the values are in the buffer.
-        decode: ``decode(values, info) -> [(stat, value), ...]`` turns the raw values into
-            finished statistics on the host.
+        decode: ``decode(values, info)`` turns the raw values into finished statistics on
+            the host: ``[(stat, value), ...]``, or ``[(layer, stat, value), ...]`` for a slot
+            without a layer name.
         info: whatever the decoder needs that is known on the host (element counts, shapes).
     """
 
@@ -101,17 +103,22 @@ class DeviceBuffer:
         step: int,
         layer: str,
         kind: str,
-        values: torch.Tensor,
+        values: torch.Tensor | Sequence[torch.Tensor],
         decode: Decoder,
         info: Any = None,
     ) -> None:
-        """Queue ``values`` (any shape and device; not modified afterwards) for decoding."""
-        if values.dtype != torch.float32:
-            values = values.float()
-        size = values.numel()
+        """Queue ``values`` for decoding: a tensor, or several laid end to end in one slot.
+
+        Any shape, real dtype and device; the tensors must not be modified afterwards. They
+        become float32 when the queue is laid into the buffer.
+        """
+        parts = (values,) if isinstance(values, torch.Tensor) else values
+        size = 0
         with self._lock:
+            for t in parts:
+                self._queued.append(t if t.dim() == 1 else t.reshape(-1))
+                size += t.numel()
             self._slots.append(Slot(step, layer, kind, self._used, size, decode, info))
-            self._queued.append(values if values.dim() == 1 else values.reshape(-1))
             self._used += size
 
     def take(self) -> HostCopy | None:

@@ -9,15 +9,16 @@ dropout mask through the layer's ``hook_mask`` tap, and for a ``Residual`` the v
 its two paths (``hook_branch``, ``hook_skip``) and the norms of its gradient split.
 
 Hooks are called at every step, so each starts with one flag check and returns at once on a
-step that is not sampled. On a sampled step they queue small device tensors into the shared
-buffer; the ``decode_*`` functions of ``stats.py`` finish the arithmetic on the host after
-the buffer is copied.
+step that is not sampled. On a sampled step they compute what cannot wait (the reductions of
+a tensor that may change or be freed later) and hand the small results to the shared
+:class:`~vizlab.probes.context.Context`, which batches a whole step into the staging buffer;
+the decoders of ``decode.py`` finish the arithmetic on the host after the buffer is copied.
+Weights are measured for all layers at once by ``weights.py``.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,52 +27,25 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from vizlab.nn import Norm, Residual
-from vizlab.probes.buffer import DeviceBuffer
-from vizlab.probes.norms import batch_stats, channel_view, is_norm, norm_params, stat_layout
-from vizlab.probes.select import has_mask_tap
-from vizlab.probes.stats import (
-    activation_summary,
-    decode_act_grad,
-    decode_activation,
+from vizlab.probes.context import Context
+from vizlab.probes.decode import (
     decode_mask,
-    decode_param_grad,
     decode_residual_grad,
     decode_residual_var,
     decode_split,
-    decode_weights,
+)
+from vizlab.probes.norms import batch_stats, channel_view, is_norm, norm_params, stat_layout
+from vizlab.probes.select import has_mask_tap
+from vizlab.probes.stats import (
     first_range,
-    histogram,
+    float32_range,
     saturation_bounds,
     strided_sample,
-    weight_range,
+    sum_of_squares,
 )
 from vizlab.probes.store import Record
 
-__all__ = ["Context", "LayerProbe", "planned_stats"]
-
-
-@dataclass
-class Context:
-    """State shared by a watch and all its layer probes.
-
-    ``fwd`` is true inside a sampled training forward of the root module, ``grad`` from
-    then until the next forward (the backward of a sampled step).
-    """
-
-    buffer: DeviceBuffer
-    bins: int
-    mask_sample: tuple[int, int]
-    near_zero: float
-    add_rows: Any  # callable taking a list of Records, for values known on the host
-    fwd: bool = False
-    grad: bool = False
-    step: int = 0
-    tensor_handles: list[RemovableHandle] = field(default_factory=list)
-    # Work shared within one forward, by output tensor: taps return their input, so several
-    # watched layers (a block and its last activation) can share one output tensor. Both
-    # are cleared when the forward ends, so no activation is kept alive by them.
-    summaries: dict[tuple, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
-    grad_layers: dict[int, tuple[torch.Tensor, list[str]]] = field(default_factory=dict)
+__all__ = ["LayerProbe", "planned_stats"]
 
 
 def planned_stats(module: nn.Module, what: tuple[str, ...]) -> dict[str, str]:
@@ -120,6 +94,7 @@ class LayerProbe:
         self.grad_params = [p for p in own if p.requires_grad] if self.act_grads else []
         self.bounds = saturation_bounds(module)
         self.hist_range: tuple[float, float] | None = None
+        self.binning: tuple[float, float, float, float] | None = None  # range, then float32
         self.weight_range: tuple[float, float] | None = None
         self._branch: tuple[int, torch.Tensor, int] | None = None
         self.pending_split: int | None = None
@@ -161,26 +136,25 @@ class LayerProbe:
             else:
                 names = [self.name]
                 ctx.grad_layers[id(y)] = (y, names)
-                hook = functools.partial(_on_act_grad, ctx, step, names)
+                hook = functools.partial(_on_act_grad, ctx, names)
                 ctx.tensor_handles.append(y.register_hook(hook))
 
     def _record_activation(self, step: int, y: torch.Tensor) -> None:
+        ctx = self.ctx
         x = y.detach()
         sample = strided_sample(x)
-        if self.hist_range is None:
-            self.hist_range = first_range(sample, self.bounds)
-            row = Record(step, self.name, "activations", "hist_range", np.array(self.hist_range))
-            self.ctx.add_rows([row])
-        lo, hi = self.hist_range
-        key = (id(y), lo, hi, self.bounds)
-        seen = self.ctx.summaries.get(key)
+        if self.binning is None:
+            self.hist_range = lo, hi = first_range(sample, self.bounds)
+            self.binning = (lo, hi, *float32_range(lo, hi))
+            ctx.add_rows([Record(step, self.name, "activations", "hist_range", np.array((lo, hi)))])
+        key = (id(y), self.hist_range, self.bounds)
+        seen = ctx.summaries.get(key)
         if seen is not None and seen[0] is y and seen[1] == y._version:
-            values = seen[2]  # the same tensor, unchanged, summarized by another layer
+            at = seen[2]  # the same tensor, unchanged, summarized by another layer
         else:
-            values = activation_summary(x, sample, lo, hi, self.ctx.bins, self.bounds)
-            self.ctx.summaries[key] = (y, y._version, values)
-        info = (x.numel(), sample.numel(), self.bounds is not None)
-        self.ctx.buffer.write(step, self.name, "activations", values, decode_activation, info)
+            at = ctx.summarize(x, sample, self.binning, self.bounds)
+            ctx.summaries[key] = (y, y._version, at)
+        ctx.add_activation(self.name, at, x.numel(), sample.numel(), self.bounds is not None)
 
     def _record_norm(self, step: int, module: nn.Module, x: torch.Tensor) -> None:
         if isinstance(module, Norm) and module.last_mean is not None:
@@ -189,23 +163,20 @@ class LayerProbe:
             mean, var = batch_stats(module, x)
         per_ex, has_c = stat_layout(module)
         parts = [
-            ("batch_mean", channel_view(mean, per_ex, has_c)),
-            ("batch_var", channel_view(var, per_ex, has_c)),
+            ("batch_mean", _per_channel(mean, per_ex, has_c)),
+            ("batch_var", _per_channel(var, per_ex, has_c)),
         ]
         for stat, t in norm_params(module).items():
             # running stats have no batch axis; alpha and beta always have channels
-            parts.append((stat, channel_view(t, False, has_c or stat in ("alpha", "beta"))))
+            parts.append((stat, _per_channel(t, False, has_c or stat in ("alpha", "beta"))))
         info = tuple((stat, t.numel()) for stat, t in parts)
         values = torch.cat([t for _, t in parts])
         self.ctx.buffer.write(step, self.name, "norms", values, decode_split, info)
 
     def _on_param_grad(self, param: torch.Tensor) -> None:
-        ctx = self.ctx
-        if not ctx.grad or param.grad is None:
-            return
-        with torch.no_grad():
-            norm = torch.linalg.vector_norm(param.grad, dtype=torch.float32)
-            ctx.buffer.write(ctx.step, self.name, "gradients", norm, decode_param_grad)
+        # Only a reference: the context measures all of them when the backward pass ends.
+        if self.ctx.grad and param.grad is not None:
+            self.ctx.add_param_grad(self.name, param.grad)
 
     def _on_mask(self, tap: nn.Module, args: tuple, mask: torch.Tensor) -> None:
         ctx = self.ctx
@@ -227,7 +198,7 @@ class LayerProbe:
             self.pending_split = ctx.step  # the Residual tracks its gradient split this step
         if self.res_vars:
             with torch.no_grad():
-                self._branch = (ctx.step, _sum_and_norm(out.detach()), out.numel())
+                self._branch = (ctx.step, _sum_and_squares(out.detach()), out.numel())
 
     def _on_skip(self, tap: nn.Module, args: tuple, out: torch.Tensor) -> None:
         ctx = self.ctx
@@ -235,39 +206,12 @@ class LayerProbe:
             return
         with torch.no_grad():
             _, branch, n_branch = self._branch
-            values = torch.cat([branch, _sum_and_norm(out.detach())])
+            values = torch.cat([branch, _sum_and_squares(out.detach())])
             info = (n_branch, out.numel())
             ctx.buffer.write(ctx.step, self.name, "residual", values, decode_residual_var, info)
         self._branch = None
 
     # ---- work done between steps -----------------------------------------------------------
-    def record_weights(self, step: int) -> None:
-        """Queue the norm, near-zero fraction and histogram of the layer's own parameters."""
-        if not self.weights:
-            return
-        with torch.no_grad():
-            first = self.weights[0].detach()
-            if len(self.weights) == 1:
-                flat = first.reshape(-1)
-            else:
-                flat = torch.cat([p.detach().reshape(-1) for p in self.weights])
-            if self.weight_range is None:
-                self.weight_range = weight_range(flat)
-                rng = np.array(self.weight_range)
-                self.ctx.add_rows([Record(step, self.name, "weights", "weight_hist_range", rng)])
-            period = first[0].numel() if first.dim() > 1 else 1
-            sample = strided_sample(flat, period=period)
-            head = torch.stack(
-                [
-                    torch.linalg.vector_norm(flat, dtype=torch.float32),
-                    (flat.abs() < self.ctx.near_zero).sum(dtype=torch.float32),
-                ]
-            )
-            hist = histogram(sample, *self.weight_range, self.ctx.bins)
-            values = torch.cat([head, hist])
-        info = (flat.numel(), sample.numel())
-        self.ctx.buffer.write(step, self.name, "weights", values, decode_weights, info)
-
     def collect_split(self, final: bool) -> None:
         """Queue the norms of the Residual's gradient split for the pending sampled step.
 
@@ -286,21 +230,24 @@ class LayerProbe:
         with torch.no_grad():
             s, b = skip.reshape(-1).float(), branch.reshape(-1).float()
             # |s + b|^2 = |s|^2 + |b|^2 + 2 s.b, without allocating the sum
-            values = torch.stack([torch.linalg.vector_norm(s), torch.linalg.vector_norm(b), s @ b])
+            values = torch.stack([s @ s, b @ b, s @ b])
             self.ctx.buffer.write(step, self.name, "residual", values, decode_residual_grad)
 
 
-def _on_act_grad(ctx: Context, step: int, names: list[str], grad: torch.Tensor) -> None:
+def _on_act_grad(ctx: Context, names: list[str], grad: torch.Tensor) -> None:
     """Tensor hook: the norm of the gradient reaching one output, for every layer it is."""
-    norm = torch.linalg.vector_norm(grad.detach(), dtype=torch.float32)
-    for name in names:
-        ctx.buffer.write(step, name, "gradients", norm, decode_act_grad)
+    ctx.add_act_grad(names, sum_of_squares(grad.detach()))
 
 
-def _sum_and_norm(x: torch.Tensor) -> torch.Tensor:
-    return torch.stack(
-        [x.sum(dtype=torch.float32), torch.linalg.vector_norm(x, dtype=torch.float32)]
-    )
+def _sum_and_squares(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([x.sum(dtype=torch.float32), sum_of_squares(x).float()])
+
+
+def _per_channel(stat: torch.Tensor, per_example: bool, has_channel: bool) -> torch.Tensor:
+    # channel_view, minus its work for what already is one value per channel (batch norm)
+    if stat.dim() == 1 and has_channel and not per_example:
+        return stat
+    return channel_view(stat, per_example, has_channel)
 
 
 def _first_tensor(out: Any) -> torch.Tensor | None:

@@ -79,12 +79,15 @@ def decode(copy: HostCopy) -> list[Record]:
     grad_sq: dict[tuple[int, str], float] = {}  # parts of a layer's parameter-gradient norm
     for slot in copy.slots:
         values = raw[slot.offset : slot.offset + slot.size]
-        for stat, value in slot.decode(values, slot.info):
+        found = slot.decode(values, slot.info)
+        if slot.layer:  # a one-layer slot: its decoder gives (stat, value) pairs
+            found = [(slot.layer, stat, value) for stat, value in found]
+        for layer, stat, value in found:
             if stat == "param_grad_norm":
-                key = (slot.step, slot.layer)
+                key = (slot.step, layer)
                 grad_sq[key] = grad_sq.get(key, 0.0) + value * value
             else:
-                rows.append(Record(slot.step, slot.layer, slot.kind, stat, value))
+                rows.append(Record(slot.step, layer, slot.kind, stat, value))
     for (step, layer), sq in grad_sq.items():
         rows.append(Record(step, layer, "gradients", "param_grad_norm", sq**0.5))
     rows.sort(key=lambda r: r.step)

@@ -22,24 +22,26 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from vizlab.probes.layer import Context, LayerProbe
+from vizlab.probes.context import Context
+from vizlab.probes.layer import LayerProbe
+from vizlab.probes.options import KINDS, check_int, check_mask_sample, check_positive, check_what
+from vizlab.probes.readout import Readout
 from vizlab.probes.select import LayerSpec, select_layers
 from vizlab.probes.staging import Staging
-from vizlab.probes.store import Record, Store, Thinning, Value
+from vizlab.probes.store import Store
+from vizlab.probes.weights import WeightStats
 
 __all__ = ["KINDS", "Watch", "watch", "paused"]
-
-KINDS = ("activations", "gradients", "norms", "dropout", "weights")
 
 # The watches attached to each model, so that a new watch can replace an old one and a
 # trace can settle them first. Weak on both sides: this registry keeps nothing alive.
@@ -68,7 +70,7 @@ def paused(model: nn.Module | None = None) -> Iterator[None]:
         _PAUSE.depth -= 1
 
 
-class Watch:
+class Watch(Readout):
     """Records layer statistics during training; build one with :func:`watch`.
 
     Attributes:
@@ -95,13 +97,12 @@ class Watch:
         near_zero: float = 1e-3,
         replace: bool = True,
     ) -> None:
-        self.what = _check_what(what)
-        self.every = _check_int("every", every, 1, "1 records every training step")
-        self.bins = _check_int("bins", bins, 2, "a histogram needs at least 2 bins")
-        self.max_points = _check_int("max_points", max_points, 4, "the series keep this many")
-        self.mask_sample = _check_mask_sample(mask_sample)
-        if not near_zero > 0:
-            raise ValueError(f"near_zero must be a positive threshold, got {near_zero!r}")
+        self.what = check_what(what)
+        self.every = check_int("every", every, 1, "1 records every training step")
+        self.bins = check_int("bins", bins, 2, "a histogram needs at least 2 bins")
+        self.max_points = check_int("max_points", max_points, 4, "the series keep this many")
+        self.mask_sample = check_mask_sample(mask_sample)
+        near_zero = check_positive("near_zero", near_zero)
         self.model = model
         self.replace = replace
         selected = select_layers(model, layers)
@@ -111,16 +112,14 @@ class Watch:
         self._store = Store(self.max_points)
         # A tensor of the model whose device tells where the model lives now (parameters
         # keep their identity when the model is moved with .to()).
-        self._anchor = next(iter(model.parameters()), None)
-        if self._anchor is None:
-            self._anchor = next(iter(model.buffers()), None)
+        self._anchor = next(itertools.chain(model.parameters(), model.buffers()), None)
         self._staging = Staging(self._device(), self._store)
         self._ctx = Context(
             self._staging.buffer, self.bins, self.mask_sample, near_zero, self._store.add
         )
         self._probes = [LayerProbe(name, m, self.what, self._ctx) for name, m in selected]
         self._split_probes = [p for p in self._probes if p.res_grads]
-        self._weight_probes = [p for p in self._probes if p.weights]
+        self._weights = WeightStats(self._probes, self._ctx)
         self._handles: list[RemovableHandle] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -168,6 +167,7 @@ class Watch:
                 handle.remove()
             self._handles = []
             self._ctx.fwd = self._ctx.grad = False
+            self._ctx.reset()
             self.attached = False
             others = _ATTACHED.get(self.model)
             if others is not None:
@@ -206,8 +206,7 @@ class Watch:
             self._collect_splits(final=True)
         if ctx.tensor_handles:
             self._remove_tensor_hooks()
-        ctx.summaries.clear()
-        ctx.grad_layers.clear()
+        ctx.reset()  # anything left of a step that did not finish
         self._staging.poll()
         if not module.training:
             return
@@ -224,13 +223,12 @@ class Watch:
         ctx.fwd = ctx.grad = True
         ctx.step = step
         self._staging.sampled()
-        for probe in self._weight_probes:
-            probe.record_weights(step)
+        self._weights.record(step)
 
     def _on_root_done(self, module: nn.Module, args: tuple, out: Any) -> None:
-        self._ctx.fwd = False  # the backward of this step may still record (ctx.grad)
-        self._ctx.summaries.clear()  # keep none of this step's activations alive
-        self._ctx.grad_layers.clear()
+        if self._ctx.fwd:  # (not in a trace's pass: it may sit inside a sampled step)
+            self._ctx.fwd = False  # the backward of this step may still record (ctx.grad)
+            self._ctx.end_forward()
 
     # ---- host side ---------------------------------------------------------------------------
     def _collect_splits(self, final: bool) -> None:
@@ -244,64 +242,6 @@ class Watch:
 
     def _device(self) -> torch.device:
         return self._anchor.device if self._anchor is not None else torch.device("cpu")
-
-    # ---- reading ---------------------------------------------------------------------------
-    def records(self) -> list[Record]:
-        """Every recorded row ``(step, layer, kind, stat, value)``, sorted by step.
-
-        Includes the fixed histogram ranges (stats ``hist_range`` and
-        ``weight_hist_range``) and meta rows ``(step, "", "meta", "thinned", factor)``.
-        """
-        return self._store.records()
-
-    def series(
-        self, layer: str, stat: str, kind: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Steps and values of one statistic of one layer, oldest first.
-
-        Raises:
-            KeyError: when the layer is not watched or does not record ``stat`` (the message
-                lists what it does record).
-        """
-        kinds = self.stats().get(layer)
-        if kinds is None:
-            raise KeyError(f"layer {layer!r} is not watched; watched layers: {self.layers[:8]}")
-        if stat not in kinds or (kind is not None and kinds[stat] != kind):
-            raise KeyError(f"layer {layer!r} records no {stat!r}; it records {sorted(kinds)}")
-        return self._store.series(layer, kinds[stat], stat)
-
-    def latest(self) -> dict[str, dict[str, Value]]:
-        """The newest snapshot, ``{layer: {stat: value}}``: every statistic recorded at the
-        newest step copied to the host (``latest_step``), plus the fixed histogram ranges."""
-        return self._store.latest()[1]
-
-    @property
-    def latest_step(self) -> int | None:
-        """The step of ``latest()`` (``None`` before anything was copied to the host)."""
-        return self._store.latest()[0]
-
-    @property
-    def thinning(self) -> list[Thinning]:
-        """Thinning events ``(step, factor)`` so far (see ``store.py``)."""
-        return self._store.thinning
-
-    def stats(self) -> dict[str, dict[str, str]]:
-        """What each layer records: ``{layer: {stat: kind}}``."""
-        return {p.name: dict(p.stats) for p in self._probes}
-
-    def hist_range(self, layer: str, stat: str = "hist") -> tuple[float, float] | None:
-        """The fixed ``(lo, hi)`` range of a layer's ``"hist"`` or ``"weight_hist"``."""
-        probe = next((p for p in self._probes if p.name == layer), None)
-        if probe is None:
-            raise KeyError(f"layer {layer!r} is not watched; watched layers: {self.layers[:8]}")
-        return probe.weight_range if stat == "weight_hist" else probe.hist_range
-
-    def __repr__(self) -> str:
-        state = "attached" if self.attached else "detached"
-        return (
-            f"Watch({type(self.model).__name__}, {len(self.layers)} layers, every={self.every}, "
-            f"what={self.what}, step={self.step}, {state})"
-        )
 
 
 def watch(
@@ -356,31 +296,3 @@ def watch(
         near_zero=near_zero,
         replace=replace,
     )
-
-
-def _check_what(what: Sequence[str]) -> tuple[str, ...]:
-    kinds = (what,) if isinstance(what, str) else tuple(what)
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds:
-        raise ValueError(f"unknown probe kind(s) {unknown or kinds!r}; choose from {KINDS}")
-    return tuple(k for k in KINDS if k in kinds)
-
-
-def _check_int(name: str, value: object, low: int, why: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low} ({why}), got {value!r}")
-    return value
-
-
-def _check_mask_sample(mask_sample: object) -> tuple[int, int]:
-    ok = (
-        isinstance(mask_sample, (tuple, list))
-        and len(mask_sample) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in mask_sample)
-    )
-    if not ok:
-        raise ValueError(
-            f"mask_sample must be (rows, units), two positive ints such as (8, 256); "
-            f"got {mask_sample!r}"
-        )
-    return int(mask_sample[0]), int(mask_sample[1])

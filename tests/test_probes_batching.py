@@ -1,0 +1,104 @@
+"""The batched paths of a watch give what one layer at a time would give.
+
+A watch measures the weights of all layers in one pass, the parameter gradients of all
+layers when the backward pass ends, and counts histogram bins with ``bincount`` instead of
+``histc``; each must agree with plain torch on the same tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vizlab.probes import watch
+from vizlab.probes.stats import HIST_SAMPLE, bin_index, count_bins, float32_range, sample_stride
+
+TOL = dict(rel=1e-4, abs=1e-6)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_bins_match_histc_including_edges_and_outliers() -> None:
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(50_000) * 3, torch.tensor([-1.5, 2.5, -100.0, 100.0])])
+    lo, hi, bins = -1.5, 2.5, 17
+    counts = count_bins(bin_index(x, *float32_range(lo, hi), bins), bins)
+    assert x.numel() > 32_768  # counted in pieces
+    want = torch.histc(x.clamp(lo, hi), bins, lo, hi)
+    assert torch.equal(counts.float(), want)
+
+
+def test_weights_of_a_large_layer_use_its_strided_sample() -> None:
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+    model(torch.randn(1, 64, 5, 5))  # materialize the lazy layer
+    x, y = torch.randn(4, 64, 5, 5), torch.randint(0, 3, (4,))
+    flats = {
+        n: torch.cat([p.detach().reshape(-1) for p in model[int(n)].parameters()]) for n in "03"
+    }
+    with watch(model, every=1, what=("weights",), bins=24) as w:
+        F.cross_entropy(model(x), y).backward()
+    for name, flat in flats.items():
+        period = model[int(name)].weight[0].numel()
+        n = flat.numel()
+        stride = 1 if n <= HIST_SAMPLE else sample_stride(n, period)
+        sample = flat[::stride]
+        lo, hi = w.hist_range(name, "weight_hist")
+        want = torch.histc(sample.clamp(lo, hi), 24, lo, hi) / sample.numel()
+        np.testing.assert_allclose(w.latest()[name]["weight_hist"], want.numpy(), atol=1e-6)
+        assert w.latest()[name]["weight_norm"] == pytest.approx(flat.norm().item(), **TOL)
+        frac = (flat.abs() < 1e-3).float().mean().item()
+        assert w.latest()[name]["near_zero"] == pytest.approx(frac, **TOL)
+    assert flats["0"].numel() > HIST_SAMPLE  # the first layer really is sampled
+
+
+def test_gradients_when_the_loop_clears_them_before_each_forward() -> None:
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+    seen = []
+    with watch(model, every=1, what=("gradients",)) as w:
+        for _ in range(4):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            seen.append(
+                [
+                    math.sqrt(sum(p.grad.norm().item() ** 2 for p in m.parameters()))
+                    for m in (model[0], model[2])
+                ]
+            )
+            opt.step()
+    for k, layer in enumerate(("0", "2")):
+        steps, norms = w.series(layer, "param_grad_norm")
+        assert steps.tolist() == [0, 1, 2, 3]
+        np.testing.assert_allclose(norms, [s[k] for s in seen], rtol=1e-5)
+
+
+def test_a_failed_backward_leaves_nothing_half_recorded() -> None:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = torch.randn(8, 4)
+
+    def boom(grad):
+        raise RuntimeError("stop inside backward")
+
+    with watch(model, every=1, what=("gradients",)) as w:
+        out = model(x)
+        out.register_hook(boom)
+        with pytest.raises(RuntimeError, match="inside backward"):
+            out.sum().backward()
+        model(x).sum().backward()  # the next step records normally
+    steps, _ = w.series("0", "param_grad_norm")
+    assert steps.tolist() == [1]
