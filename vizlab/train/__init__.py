@@ -6,6 +6,7 @@ training through callbacks (``Callback``, ``FitState``).
 """
 
 from vizlab.train.callbacks import Callback, EarlyStopping, FitState
+from vizlab.train.executor import init_worker
 from vizlab.train.history import History
 from vizlab.train.loop import evaluate, fit
 from vizlab.train.optim import OPTIMIZERS, SGDW, decay_parameters
@@ -25,5 +26,6 @@ __all__ = [
     "sweep",
     "Sweep",
     "SweepProgress",
+    "init_worker",
     "Run",
 ]

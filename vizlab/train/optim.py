@@ -85,6 +85,7 @@ def make_optimizer(
     lr: float,
     weight_decay: float,
     momentum: float,
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
     """Build the optimizer ``fit`` uses.
 
@@ -94,6 +95,8 @@ def make_optimizer(
             receives the list of trainable parameters and sets its own learning rate and
             decay.
         weight_decay: decoupled decay, applied to :func:`decay_parameters` only.
+        fused: use torch's fused Adam/AdamW kernels (one launch for all parameters, step
+            counts kept on the device); ``fit`` asks for it on CUDA. SGD is never fused.
     """
     if callable(optimizer):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -109,10 +112,11 @@ def make_optimizer(
         {"params": others, "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    extra = {"fused": True} if fused else {}
     if optimizer == "adam" and weight_decay == 0:
-        return torch.optim.Adam(groups, lr=lr)
+        return torch.optim.Adam(groups, lr=lr, **extra)
     if optimizer in ("adam", "adamw"):
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, **extra)
     if optimizer == "sgd":
         for g in groups:
             g["decoupled_weight_decay"] = g.pop("weight_decay")

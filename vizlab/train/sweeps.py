@@ -4,10 +4,13 @@ The lecture's depth experiment is a grid (blocks x convs per block) where every 
 trained a few times with different seeds, because one run per cell mistakes luck for a
 trend. ``sweep`` does exactly that: each (cell, repetition) gets its own seed, used both to
 initialise the model and to drive its ``fit``, and the results come back as tidy rows.
+Runs happen one after the other, or on any ``concurrent.futures.Executor`` (process pool,
+dask cluster); either way the rows come back in grid order with the same seeds.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import itertools
 import math
@@ -16,21 +19,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from vizlab.data.dataset import Dataset
 from vizlab.device import resolve_device
 from vizlab.train.callbacks import as_callbacks, notify
 from vizlab.train.checks import resolve_data
+from vizlab.train.executor import (
+    COLUMNS,
+    CellResult,
+    CellTask,
+    as_spec,
+    check_importable,
+    empty_row,
+    run_cell,
+)
 from vizlab.train.history import History
 from vizlab.train.loop import fit
 
 __all__ = ["sweep", "Sweep", "SweepProgress"]
 
-_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
-_COLUMNS = ("config", "cell", "rep", "seed", "params", *_METRICS, "best_epoch", "diverged",
-            "stopped", "error", "seconds")  # fmt: skip
+_COLUMNS = COLUMNS
 _OWN_ARGS = ("model", "data", "seed", "callbacks", "stop")
 
 
@@ -54,7 +63,10 @@ class Sweep:
     """The result of :func:`sweep`: one row and one ``History`` per run, in run order.
 
     A run whose ``build`` or ``fit`` raised ``ValueError`` has its message in the row's
-    ``error`` column and ``None`` as history; the other runs are unaffected.
+    ``error`` column and ``None`` as history; the other runs are unaffected (with an
+    executor, any exception of a run, a crashed worker included, is reported that way).
+    ``records`` holds one list of probe records per run when the sweep had a
+    ``watch_factory``, and stays empty otherwise.
     """
 
     grid: dict[str, list]
@@ -62,6 +74,7 @@ class Sweep:
     seed: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     histories: list[History | None] = field(default_factory=list)
+    records: list[list[Any] | None] = field(default_factory=list)
     stopped: bool = False
 
     def table(self) -> list[dict[str, Any]]:
@@ -124,10 +137,12 @@ def sweep(
     grid: dict[str, Iterable[Any]],
     *,
     reps: int = 3,
-    data: Dataset | str,
+    data: Dataset | str | dict[str, Any],
     seed: int = 0,
     callbacks: Iterable[Any] = (),
     stop: Any = None,
+    executor: concurrent.futures.Executor | None = None,
+    watch_factory: Callable[[nn.Module], Any] | None = None,
     **fit_kwargs: Any,
 ) -> Sweep:
     """Fit ``build(**cell)`` for every cell of ``grid``, ``reps`` times each.
@@ -142,11 +157,26 @@ def sweep(
             vgg(blocks=blocks, convs=convs)``.
         grid: name -> list of values, e.g. ``{"blocks": [1, 2, 3], "convs": [1, 2]}``.
         reps: repetitions per cell.
-        data: a ``Dataset`` or name; loaded and moved to the device once for all runs.
+        data: a ``Dataset``, a name, or a load spec such as ``{"name": "shapes", "n": 2000}``;
+            serially it is loaded and moved to the device once for all runs; with an
+            executor each worker loads a spec once (a ``Dataset`` is sent as CPU tensors).
         callbacks: passed to every ``fit``; they may also define ``on_cell_start(info)``
-            and ``on_cell_end(info)`` with a ``SweepProgress``.
-        stop: a ``threading.Event`` that ends the current fit and the sweep.
+            and ``on_cell_end(info)`` with a ``SweepProgress``. With an executor only these
+            two are called (in the calling process, in grid order).
+        stop: a ``threading.Event`` that ends the current fit and the sweep. With an
+            executor it cancels the runs not yet started; running ones finish first.
+        executor: a ``concurrent.futures.Executor`` to run the cells on, e.g.
+            ``ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+            initializer=vizlab.train.init_worker)`` or dask's ``client.get_executor()``.
+            ``build`` (and ``watch_factory``) must then be module-level functions.
+        watch_factory: ``model -> probe``, e.g. ``functools.partial(vizlab.watch,
+            every=10)``; each run gets a fresh probe and its records land in
+            ``Sweep.records``.
         **fit_kwargs: any other ``fit`` argument (``epochs``, ``lr``, ``device``...).
+
+    Raises:
+        TypeError: a lambda or local ``build`` with an executor ("define it at module
+            level"), ``watch=`` with an executor (use ``watch_factory``), unknown arguments.
     """
     if not callable(build):
         raise TypeError(f"build must be a callable returning a model, got {build!r}")
@@ -157,47 +187,103 @@ def sweep(
     unknown = sorted(set(fit_kwargs) - allowed)
     if unknown:
         raise TypeError(f"unknown fit arguments {unknown}; fit accepts {sorted(allowed)}")
-    data = resolve_data(data).to(resolve_device(fit_kwargs.get("device", "auto")))
+    if watch_factory is not None and not callable(watch_factory):
+        raise TypeError(f"watch_factory must be a callable model -> probe, got {watch_factory!r}")
+    if executor is not None:
+        if not isinstance(executor, concurrent.futures.Executor):
+            raise TypeError(
+                f"executor must be a concurrent.futures.Executor (a process pool, or dask's "
+                f"client.get_executor()), got {type(executor).__name__}"
+            )
+        if "watch" in fit_kwargs:
+            raise TypeError(
+                "a probe object cannot be shared by runs in other processes: pass "
+                "watch_factory=functools.partial(vizlab.watch, ...) instead of watch="
+            )
+        check_importable("build", build)
+        if watch_factory is not None:
+            check_importable("watch_factory", watch_factory)
+        data = as_spec(data)
+    else:
+        if isinstance(data, dict):
+            from vizlab.data import load
+
+            data = load(**as_spec(data))
+        data = resolve_data(data).to(resolve_device(fit_kwargs.get("device", "auto")))
     callbacks = as_callbacks(callbacks)
 
     names = list(grid)
     cells = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
+    runs = itertools.product(range(len(cells)), range(reps))
+    tasks = [
+        CellTask(build, dict(cells[c]), c, rep, seed + k, data, dict(fit_kwargs), watch_factory)
+        for k, (c, rep) in enumerate(runs)
+    ]  # run k uses seed + k, wherever it executes
     result = Sweep(grid=grid, reps=reps, seed=seed)
-    total = len(cells) * reps
-    for index, (cell_index, rep) in enumerate(itertools.product(range(len(cells)), range(reps))):
+    if executor is None:
+        _run_serial(tasks, result, callbacks, stop)
+    else:
+        _run_on(executor, tasks, result, callbacks, stop)
+    return result
+
+
+def _record(
+    result: Sweep, task: CellTask, out: CellResult, info: SweepProgress, callbacks: list
+) -> None:
+    result.rows.append(out.row)
+    result.histories.append(out.history)
+    if task.watch_factory is not None:
+        result.records.append(out.records)
+    info.row = out.row
+    notify(callbacks, "on_cell_end", info)
+
+
+def _info(task: CellTask, index: int, total: int) -> SweepProgress:
+    return SweepProgress(index, total, dict(task.cell), task.rep, task.seed)
+
+
+def _run_serial(tasks: list[CellTask], result: Sweep, callbacks: list, stop: Any) -> None:
+    for index, task in enumerate(tasks):
         if stop is not None and stop.is_set():
             result.stopped = True
-            break
-        cell, run_seed = cells[cell_index], seed + index
-        info = SweepProgress(index, total, dict(cell), rep, run_seed)
+            return
+        info = _info(task, index, len(tasks))
         notify(callbacks, "on_cell_start", info)
-        row: dict[str, Any] = {**cell, **dict.fromkeys(_COLUMNS)}
-        row.update(config=dict(cell), cell=cell_index, rep=rep, seed=run_seed)
-        row.update(diverged=False, stopped=False)
-        history = None
-        try:
-            torch.manual_seed(run_seed)  # the model's initial weights
-            model = build(**cell)
-            row["params"] = sum(p.numel() for p in model.parameters())
-            history = fit(model, data, seed=run_seed, callbacks=callbacks, stop=stop, **fit_kwargs)
-        except ValueError as err:
-            row["error"] = f"{type(err).__name__}: {err}"
-        if history is not None:
-            row.update(history.final())
-            row.update(
-                best_epoch=history.best_epoch,
-                diverged=history.diverged,
-                stopped=history.stopped,
-                seconds=history.seconds,
-            )
-        result.rows.append(row)
-        result.histories.append(history)
-        info.row = row
-        notify(callbacks, "on_cell_end", info)
-        if history is not None and history.stopped:
+        out = run_cell(task, callbacks=callbacks, stop=stop)
+        _record(result, task, out, info, callbacks)
+        if out.history is not None and out.history.stopped:
             result.stopped = True
-            break
-    return result
+            return
+
+
+def _run_on(
+    executor: concurrent.futures.Executor,
+    tasks: list[CellTask],
+    result: Sweep,
+    callbacks: list,
+    stop: Any,
+) -> None:
+    """Submit every run, then collect the results in grid order (not completion order)."""
+    futures = [executor.submit(run_cell, task) for task in tasks]
+    try:
+        for index, (task, future) in enumerate(zip(tasks, futures)):
+            info = _info(task, index, len(tasks))
+            notify(callbacks, "on_cell_start", info)
+            while not future.done():  # poll, so a stop event is seen within 0.1 s
+                if stop is not None and stop.is_set():
+                    result.stopped = True
+                    return
+                concurrent.futures.wait([future], timeout=0.1)
+            try:
+                out = future.result()
+            except Exception as err:  # a crashed worker or an unpicklable task: report it
+                row = empty_row(task)
+                row["error"] = f"{type(err).__name__}: {err}"
+                out = CellResult(row, None, None)
+            _record(result, task, out, info, callbacks)
+    finally:
+        for future in futures:
+            future.cancel()  # no-op for finished ones; drops queued runs after a stop
 
 
 def _check_grid(grid: Any) -> dict[str, list]:
