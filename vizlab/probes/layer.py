@@ -38,6 +38,7 @@ from vizlab.probes.norms import batch_stats, channel_view, is_norm, norm_params,
 from vizlab.probes.select import has_mask_tap
 from vizlab.probes.stats import (
     first_range,
+    flat_view,
     float32_range,
     saturation_bounds,
     strided_sample,
@@ -228,7 +229,10 @@ class LayerProbe:
             return
         self.pending_split = None
         with torch.no_grad():
-            s, b = skip.reshape(-1).float(), branch.reshape(-1).float()
+            if skip.stride() == branch.stride():  # same layout: read both in memory order
+                s, b = flat_view(skip).float(), flat_view(branch).float()
+            else:
+                s, b = skip.reshape(-1).float(), branch.reshape(-1).float()
             # |s + b|^2 = |s|^2 + |b|^2 + 2 s.b, without allocating the sum
             values = torch.stack([s @ s, b @ b, s @ b])
             self.ctx.buffer.write(step, self.name, "residual", values, decode_residual_grad)

@@ -81,6 +81,21 @@ def sample_stride(numel: int, period: int, cap: int = HIST_SAMPLE) -> int:
     return stride
 
 
+def flat_view(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as one dimension in *memory* order: a view, not a copy, for NCHW and NHWC.
+
+    ``fit`` trains in channels-last layout on CPU and GPU, where ``x.reshape(-1)`` would
+    copy the whole activation to get logical order. Sums, sums of squares, zero counts and
+    a strided histogram sample do not care about element order, so they read the memory as
+    it lies. The batch axis stays outermost in both layouts, so a per-example period holds.
+    """
+    if x.is_contiguous():
+        return x.view(-1)
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).view(-1)
+    return x.reshape(-1)
+
+
 def strided_sample(
     x: torch.Tensor, cap: int = HIST_SAMPLE, period: int | None = None
 ) -> torch.Tensor:
@@ -95,7 +110,7 @@ def strided_sample(
     Shape:
         - Input: ``(N, *)``; output: ``(ceil(numel / stride),)``.
     """
-    flat = x.reshape(-1)
+    flat = flat_view(x)
     if flat.numel() <= cap:
         return flat
     if period is None:
@@ -207,8 +222,11 @@ def sum_of_squares(x: torch.Tensor) -> torch.Tensor:
     to three times faster than ``vector_norm`` (0.08 ms against 0.22 ms on 2 million
     elements), and in our measurements more accurate.
     """
-    if x.dtype in (torch.float32, torch.float64) and x.is_contiguous():
-        flat = x.view(-1)
+    contiguous = x.is_contiguous() or (
+        x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    )
+    if x.dtype in (torch.float32, torch.float64) and contiguous:
+        flat = flat_view(x)
         return torch.dot(flat, flat)
     return vector_norm32(x).square()
 
