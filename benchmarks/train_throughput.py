@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         "--images",
         type=int,
         default=None,
-        help="training images per round (default 50,000 on CUDA, 512 on CPU)",
+        help="training images per round (default 50,000 on CUDA, 2,560 on CPU)",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     configure_threads()
     cuda = device.type == "cuda"
-    images = args.images or (50_000 if cuda else 512)
+    # 20 steps of 128 on a CPU: a round short enough to interleave, long enough that a watch
+    # at every=10 samples its steady 10% of steps (step 0 is always sampled).
+    images = args.images or (50_000 if cuda else 2_560)
     batch_size = args.batch_size or (512 if cuda else 128)
     data = load("shapes", n=images + 256, val_fraction=256 / (images + 256))
     data = Dataset(data.name, data.classes, data.train, data.val, data.test.subset(0))
@@ -154,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Images/s of one training epoch over {len(data.train):,} `shapes` images (32x32), "
         f"batch {batch_size}, Adam; median of {args.rounds} interleaved rounds after a "
         "warm-up. `fit` x = plain / fit time ratio (target <= 1.10x on a GPU); watch x = "
-        "fit / fit+watch (`vizlab.watch(model)`, every=10; target <= 1.03x on a GPU). "
+        "fit / fit+watch (`vizlab.watch(model)`, every=10; target <= 1.03x on a GPU; each round "
+        "builds a fresh watch, so on a short CPU round its first sampled step, which fixes "
+        "every layer's histogram range, weighs more than in a long run: see the probe "
+        "overhead section for the steady state). "
         "fit uses its defaults for the device (channels-last memory on CPU and CUDA, bf16 "
         "autocast on CUDA; the plain loop uses the same autocast but the default NCHW "
         "layout); `fit, NCHW` is fit with channels_last=False. On CPU the plain loop and "
