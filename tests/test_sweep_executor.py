@@ -10,10 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
+from small_data import digits_dataset
 from torch import nn
 
-from vizlab.data.dataset import Dataset, Split
+from vizlab.data.dataset import Dataset
 from vizlab.device import configure_threads
 from vizlab.probes import watch
 from vizlab.train import init_worker, sweep
@@ -23,15 +23,8 @@ GRID = {"width": [4, 16], "depth": [1, 2]}
 _METRICS = ("params", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
-def digits(n_train=96, n_val=32, n_test=32) -> Dataset:
-    bunch = load_digits()
-    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.int64)
-    a, b, c = n_train, n_train + n_val, n_train + n_val + n_test
-    classes = [str(i) for i in range(10)]
-    return Dataset(
-        "digits", classes, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:c], y[b:c])
-    )
+def digits(n_train=96, n_val=32, n_test=32, **kw) -> Dataset:
+    return digits_dataset(n_train, n_val, n_test, **kw)
 
 
 def build(width=8, depth=1, fail=None):

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
+from small_data import digits_dataset
 from torch import nn
 
 from vizlab.data.dataset import Dataset, Split
@@ -18,17 +18,8 @@ from vizlab.train import EarlyStopping, History, decay_parameters, evaluate, fit
 CLASSES = [str(i) for i in range(10)]
 
 
-def digits(n_train=256, n_val=128, n_test=128, *, random_labels=False) -> Dataset:
-    """The real 8x8 digits as a small Dataset, built here so the test needs no loader."""
-    bunch = load_digits()
-    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.int64)
-    if random_labels:
-        y = torch.randint(0, 10, y.shape, generator=torch.Generator().manual_seed(1))
-    a, b, c = n_train, n_train + n_val, n_train + n_val + n_test
-    return Dataset(
-        "digits", CLASSES, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:c], y[b:c])
-    )
+def digits(n_train=256, n_val=128, n_test=128, **kw) -> Dataset:
+    return digits_dataset(n_train, n_val, n_test, **kw)
 
 
 def mlp(seed=0, hidden=32) -> nn.Module:

@@ -7,22 +7,15 @@ import time
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
+from small_data import digits_dataset
 from torch import nn
 
-from vizlab.data.dataset import Dataset, Split
+from vizlab.data.dataset import Dataset
 from vizlab.train import History, Run, Sweep, fit, sweep
 
 
-def digits(n_train=128, n_val=64, n_test=64) -> Dataset:
-    bunch = load_digits()
-    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.int64)
-    a, b, c = n_train, n_train + n_val, n_train + n_val + n_test
-    classes = [str(i) for i in range(10)]
-    return Dataset(
-        "digits", classes, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:c], y[b:c])
-    )
+def digits(n_train=128, n_val=64, n_test=64, **kw) -> Dataset:
+    return digits_dataset(n_train, n_val, n_test, **kw)
 
 
 def mlp() -> nn.Module:
