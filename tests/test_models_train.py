@@ -27,14 +27,7 @@ def digits() -> dict[str, torch.Tensor]:
     return {"x": x, "y": y, "train": train, "test": test}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Batches of 64 tiny images gain nothing from intra-op threads and pay for their
-    # synchronization, which dominates on a busy two-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def upsample(x: torch.Tensor) -> torch.Tensor:

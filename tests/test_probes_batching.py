@@ -21,12 +21,7 @@ from vizlab.probes.stats import HIST_SAMPLE, bin_index, count_bins, float32_rang
 TOL = dict(rel=1e-4, abs=1e-6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bins_match_histc_including_edges_and_outliers() -> None:

@@ -25,14 +25,7 @@ from vizlab.probes import KINDS, Record, select_layers, watch
 BINS = 12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds wake-up latency (milliseconds per op
-    on a busy 2-core machine), so these tests run single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FunctionalResidual(nn.Module):

@@ -22,12 +22,7 @@ from vizlab.probes.stats import HIST_SAMPLE, sample_stride
 TOL = dict(rel=1e-4, abs=1e-6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Capture:

@@ -13,13 +13,7 @@ from vizlab import models
 from vizlab.nn import Dropout, Norm, Residual
 from vizlab.probes import receptive_field, trace, watch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def vgg() -> nn.Module:
