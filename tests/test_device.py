@@ -39,6 +39,16 @@ def test_usable_cpus_respects_affinity():
         assert n <= len(os.sched_getaffinity(0))
 
 
-def test_configure_threads_matches_usable_cpus():
-    assert configure_threads() == usable_cpus()
-    assert torch.get_num_threads() == usable_cpus()
+def test_configure_threads_caps_at_usable_cpus_and_keeps_a_lower_choice(monkeypatch):
+    import vizlab.device as device
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(device, "_threads_configured", False)
+        torch.set_num_threads(usable_cpus() + 3)  # more than the process may use: capped
+        assert configure_threads() == usable_cpus() == torch.get_num_threads()
+        monkeypatch.setattr(device, "_threads_configured", False)
+        torch.set_num_threads(1)  # the user's own choice: kept
+        assert configure_threads() == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

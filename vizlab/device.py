@@ -94,14 +94,20 @@ def _cgroup_cpu_quota() -> int | None:
 
 
 def configure_threads() -> int:
-    """Set torch's intra-op thread count to the usable CPUs, once per process."""
+    """Cap torch's intra-op thread count at the usable CPUs, once per process.
+
+    torch sizes its thread pool from the cores the machine *has*; in a container limited to
+    2 of 16 cores that means 16 threads fighting over 2 cores. This lowers the count to what
+    the process may really use, and never raises it: a count the user chose (say
+    ``torch.set_num_threads(1)`` for tiny models) is kept. Returns the count in effect.
+    """
     global _threads_configured
     n = usable_cpus()
     if not _threads_configured:
-        if torch.get_num_threads() != n:
+        if torch.get_num_threads() > n:
             torch.set_num_threads(n)
         _threads_configured = True
-    return n
+    return torch.get_num_threads()
 
 
 def describe_device(device: torch.device) -> str:

@@ -10,6 +10,7 @@ from vizlab.train.executor import init_worker
 from vizlab.train.history import History
 from vizlab.train.loop import evaluate, fit
 from vizlab.train.optim import OPTIMIZERS, SGDW, decay_parameters
+from vizlab.train.pools import device_pool, worker_device
 from vizlab.train.run import Run
 from vizlab.train.sweeps import Sweep, SweepProgress, sweep
 
@@ -27,5 +28,7 @@ __all__ = [
     "Sweep",
     "SweepProgress",
     "init_worker",
+    "device_pool",
+    "worker_device",
     "Run",
 ]
