@@ -1,103 +1,186 @@
-"""Headless figures for ``vizlab figures``: train, then write PNG and JSON atomically.
+"""``vizlab figures``: run the lecture experiments headless and write a gallery.
 
-For now this is the training-curves topic only: the lecture VGG trained on the chosen data,
-with per-epoch train and validation loss and accuracy. The lecture experiments add their own
-topics later; they share the writing and the progress reporting here.
+For every topic of ``vizlab.experiments.TOPICS`` this writes, into ``out/<topic>/``, one PNG
+per figure and ``result.json`` (the numbers, the curriculum facts and how long it took), then
+``out/index.html``: a page showing every figure with its one-line caption. Each file is
+written atomically, and ``result.json`` last, so a topic whose ``result.json`` exists is
+complete: a rerun skips it (same scale, data, device and seed) unless ``force=True``. An
+interrupted run therefore loses at most the topic it was working on.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
-from vizlab.io import atomic_write_bytes, atomic_write_json
-from vizlab.plots import curves
+from vizlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-__all__ = ["write_figures"]
+__all__ = ["write_figures", "write_gallery", "topic_names"]
 
 Progress = Callable[[float, str], None]
 
 
+def topic_names() -> list[str]:
+    from vizlab.experiments import TOPICS
+
+    return list(TOPICS)
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
 
 
 def write_figures(
     out: str | Path,
     *,
-    data: str = "digits",
+    topics: Iterable[str] | None = None,
+    scale: str = "quick",
+    data: str | None = None,
     device: str = "auto",
-    epochs: int = 5,
-    batch_size: int = 32,
     seed: int = 0,
+    force: bool = False,
     progress: Progress | None = None,
 ) -> list[Path]:
-    """Train the lecture VGG on ``data`` and write ``curves.png`` and ``curves.json``.
+    """Run ``topics`` (default: all) and write their figures, numbers and the gallery.
 
-    The batch is small by default because the embedded digits hold only about 1,300 training
-    images: at 128 per batch an epoch would be ten steps, too few to see anything learn.
+    Args:
+        out: output folder (created).
+        topics: topic names from ``vizlab.experiments.TOPICS``.
+        scale: ``"quick"`` or ``"full"``.
+        data: dataset name for every experiment (``None``: each topic's own default).
+        force: rerun topics whose results already exist.
+        progress: called with ``(fraction done, text)`` while working.
+
+    Returns:
+        The paths written (PNG and JSON files, then ``index.html``).
+
+    Raises:
+        ValueError: for an unknown topic or scale, before anything runs.
     """
-    from vizlab import models
-    from vizlab.data import load
-    from vizlab.train import fit
+    from vizlab.experiments import TOPICS
+    from vizlab.experiments.base import check_scale
 
-    dataset = load(data, seed=seed)
-    c, h, w = dataset.shape
-    model = models.vgg(
-        blocks=min(3, _max_blocks(min(h, w))),
-        in_channels=c,
-        num_classes=dataset.num_classes,
-        input_size=(h, w),
-        norm="batch",
-    )
-    callbacks = [_ProgressCallback(progress)] if progress else []
-    history = fit(
-        model,
-        dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        device=device,
-        seed=seed,
-        callbacks=callbacks,
-    )
-    record = history.as_dict()
-    record.update(model="VGG (batch norm)", data=dataset.name)
+    check_scale(scale)
+    names = list(TOPICS) if topics is None else list(topics)
+    unknown = [name for name in names if name not in TOPICS]
+    if unknown:
+        raise ValueError(f"unknown topic(s) {unknown}; available: {', '.join(TOPICS)}")
     out = Path(out)
-    paths = [
-        atomic_write_bytes(out / "curves.png", _png(curves(record))),
-        atomic_write_json(out / "curves.json", record),
-    ]
-    return paths
+    settings = {"scale": scale, "data": data, "device": device, "seed": seed}
+    written: list[Path] = []
+    for i, name in enumerate(names):
+        report = _Report(progress, i, len(names), name)
+        folder = out / name
+        if not force and _done(folder, settings):
+            report(1.0, "already done (use --force to rerun)")
+            continue
+        report(0.0, "starting")
+        kwargs: dict[str, Any] = {"scale": scale, "device": device, "seed": seed}
+        if data is not None:
+            kwargs["data"] = data
+        result = TOPICS[name].run(callbacks=[_FitProgress(report)], **kwargs)
+        figures = result.figures()
+        captions = {}
+        for fig_name, (fig, caption) in figures.items():
+            written.append(atomic_write_bytes(folder / f"{fig_name}.png", _png(fig)))
+            captions[fig_name] = caption
+        record = {**result.to_json(), "settings": settings, "captions": captions}
+        record["title"] = TOPICS[name].title
+        written.append(atomic_write_json(folder / "result.json", record))
+        report(1.0, f"done in {result.seconds:.1f} s")
+    written.append(write_gallery(out))
+    return written
 
 
-def _max_blocks(size: int) -> int:
-    """How many 2x2 poolings an input side survives (8 -> 3, 32 -> 5)."""
-    blocks = 0
-    while size >= 2:
-        size //= 2
-        blocks += 1
-    return max(1, blocks)
+def _done(folder: Path, settings: dict[str, Any]) -> bool:
+    try:
+        record = json.loads((folder / "result.json").read_text())
+    except (OSError, ValueError):
+        return False
+    pngs_there = all((folder / f"{name}.png").exists() for name in record.get("captions", {}))
+    return record.get("settings") == settings and pngs_there
 
 
-class _ProgressCallback:
-    """Reports training progress as (fraction done, short text), at most 10 times a second."""
+def write_gallery(out: str | Path) -> Path:
+    """Write ``out/index.html`` from every ``out/<topic>/result.json`` found."""
+    out = Path(out)
+    sections = []
+    for path in sorted(out.glob("*/result.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        topic = path.parent.name
+        facts = "".join(
+            f"<li class='{'held' if ok else 'failed'}'>{'&#10003;' if ok else '&#10007;'} "
+            f"{html.escape(fact)}</li>"
+            for fact, ok in record.get("facts", {}).items()
+        )
+        figures = "".join(
+            f"<figure><img src='{html.escape(topic)}/{html.escape(name)}.png' "
+            f"alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption>"
+            "</figure>"
+            for name, caption in record.get("captions", {}).items()
+        )
+        rows = ", ".join(record.get("rows", []))
+        sections.append(
+            f"<section id='{html.escape(topic)}'><h2>{html.escape(record.get('title', topic))}"
+            f" <small>{html.escape(rows)}</small></h2>"
+            f"<p class='meta'>{html.escape(record.get('scale', ''))} scale, "
+            f"{record.get('seconds', 0):.1f} s</p><ul class='facts'>{facts}</ul>{figures}"
+            "</section>"
+        )
+    page = _PAGE.format(body="\n".join(sections) or "<p>No results yet.</p>")
+    return atomic_write_text(out / "index.html", page)
 
-    def __init__(self, report: Progress) -> None:
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vizlab figures</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; }}
+figure {{ display: inline-block; margin: 0.5em; max-width: 560px; vertical-align: top; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+figcaption {{ font-size: 0.9em; color: #333; }}
+small {{ color: #777; font-weight: normal; }}
+.facts {{ list-style: none; padding: 0; }} .held {{ color: #117733; }}
+.failed {{ color: #b00020; }} .meta {{ color: #555; }}
+</style></head>
+<body><h1>vizlab: the lectures' claims, measured</h1>
+{body}
+</body></html>
+"""
+
+
+class _Report:
+    """Turns one topic's own progress into overall progress over all topics."""
+
+    def __init__(self, progress: Progress | None, index: int, total: int, name: str) -> None:
+        self.progress, self.index, self.total, self.name = progress, index, total, name
+
+    def __call__(self, fraction: float, text: str) -> None:
+        if self.progress is not None:
+            done = (self.index + min(1.0, max(0.0, fraction))) / self.total
+            self.progress(done, f"{self.index + 1}/{self.total} {self.name}: {text}")
+
+
+class _FitProgress:
+    """A fit callback reporting each fit's progress, at most 10 times a second."""
+
+    def __init__(self, report: _Report) -> None:
         self.report = report
         self._last = 0.0
 
-    def on_step(self, state) -> None:
+    def on_step(self, state: Any) -> None:
         now = time.monotonic()
-        if state.total_steps and now - self._last >= 0.1:
+        if now - self._last >= 0.1:
             self._last = now
-            done = state.step / state.total_steps
-            self.report(done, f"epoch {state.epoch}  step {state.step}/{state.total_steps}")
-
-    def on_fit_end(self, state) -> None:
-        self.report(1.0, "done")
+            self.report(0.0, f"training, epoch {state.epoch} step {state.step}")

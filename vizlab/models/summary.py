@@ -34,6 +34,13 @@ class SummaryRow:
     output_shape: tuple | None
     params: int
 
+    def __getitem__(self, index: int):
+        """Index like the tuple ``(name, type, output_shape, params)`` (what plots take)."""
+        return (self.name, self.type, self.output_shape, self.params)[index]
+
+    def __len__(self) -> int:
+        return 4
+
 
 def _shape_of(out: object) -> tuple | None:
     if isinstance(out, torch.Tensor):
@@ -67,6 +74,11 @@ def summary(
         - Input: ``input_shape`` (a zeros tensor is built from it).
     """
     shape = tuple(int(s) for s in input_shape)
+    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+        raise ValueError(
+            f"input_shape must be (C, H, W), (B, C, H, W), (F,) or (B, F) with positive sizes, "
+            f"got {tuple(input_shape)!r}; e.g. data.shape for a vizlab Dataset"
+        )
     if len(shape) in (1, 3):
         shape = (1, *shape)
     if device is None:
@@ -88,7 +100,13 @@ def summary(
             handles.append(module.register_forward_hook(record(name)))
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(shape, device=device))
+            try:
+                model(torch.zeros(shape, device=device))
+            except RuntimeError as err:  # a shape mismatch deep inside a layer: say which
+                raise RuntimeError(
+                    f"the model cannot run on an input of shape {shape}: {err}. Pass the "
+                    "input_shape it was built for (its in_channels and input_size)"
+                ) from err
     finally:
         for handle in handles:
             handle.remove()
