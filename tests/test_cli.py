@@ -54,12 +54,27 @@ def test_unknown_dataset_is_a_clear_error(capsys, tmp_path):
     assert "imagenet" in capsys.readouterr().err
 
 
+def test_figures_lists_every_experiment_topic(capsys):
+    from vizlab.experiments import TOPICS
+
+    assert main(["figures", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(TOPICS) and len(listed) >= 20
+
+
+def test_unknown_figures_topic_is_a_clear_error(capsys, tmp_path):
+    assert main(["figures", "--topic", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown topic 'nope'" in err and "available:" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
-def test_figures_trains_and_writes_png_and_json(tmp_path):
-    proc = _vizlab("figures", "--data", "digits", "--epochs", "2", "--out", str(tmp_path))
+def test_figures_writes_png_json_and_gallery(tmp_path):
+    proc = _vizlab("figures", "--topic", "conv_arithmetic", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    png = (tmp_path / "curves.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    record = json.loads((tmp_path / "curves.json").read_text())
-    assert len(record["val_acc"]) == 2 and record["val_acc"][-1] > 0.5
-    assert not list(tmp_path.glob(".*.tmp")), "temporary files left behind"
+    pngs = list((tmp_path / "conv_arithmetic").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    record = json.loads((tmp_path / "conv_arithmetic" / "result.json").read_text())
+    assert record["topic"] == "conv_arithmetic" and record["facts"]
+    assert "conv_arithmetic/" in (tmp_path / "index.html").read_text()
+    assert not list(tmp_path.rglob(".*.tmp")), "temporary files left behind"

@@ -49,18 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="serve one panel as a standalone web app (Voila)")
     app.add_argument("topic", help="which panel to serve")
     app.add_argument("--port", type=int, help="port for the Voila server")
+    app.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    app.add_argument(
+        "--ip", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)"
+    )
     app.set_defaults(func=cmd_app)
 
     fig = sub.add_parser(
         "figures", help="train headless and write figures (PNG) and numbers (JSON)"
     )
-    fig.add_argument("--topic", default="curves", help="which figure set (default: curves)")
-    fig.add_argument("--data", default="digits", help="dataset name (default: digits)")
+    fig.add_argument(
+        "--topic",
+        action="append",
+        help="an experiment topic; repeat for several (default: all; see --list)",
+    )
+    fig.add_argument("--list", action="store_true", help="list the topics and exit")
+    fig.add_argument("--scale", choices=("quick", "full"), default="quick")
+    fig.add_argument("--data", help="dataset name for every topic (default: each topic's own)")
     fig.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    fig.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    fig.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     fig.add_argument("--out", default="figures", help="output folder (default: ./figures)")
     fig.add_argument("--seed", type=int, default=0)
+    fig.add_argument("--force", action="store_true", help="rerun topics already written")
     fig.set_defaults(func=cmd_figures)
     return parser
 
@@ -127,6 +136,16 @@ def _notebooks_dir() -> Path:
     raise CliError("no notebooks folder found: run this from a vizlab checkout")
 
 
+def _serve(cmd: list[str]) -> int:
+    """Hand over to a server (JupyterLab, Voila). On POSIX this process *becomes* the server,
+    so Ctrl-C and a terminating parent reach it directly and no orphan keeps the port."""
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd)
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("jupyterlab") is None:
         raise CliError("JupyterLab is not installed: pip install 'vizlab[ui]' (or run make lab)")
@@ -142,7 +161,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers often run as root; Jupyter refuses otherwise
-    return subprocess.call(cmd)
+    return _serve(cmd)
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -157,32 +176,49 @@ def cmd_app(args: argparse.Namespace) -> int:
         "-m",
         "voila",
         str(REPO_ROOT / "widgets" / "apps" / f"{args.topic}.ipynb"),
+        f"--Voila.ip={args.ip}",
+        # one kernel per visitor, started fresh on each page load (a reload gets a new panel)
+        "--theme=light",
     ]
     if args.port:
         cmd.append(f"--port={args.port}")
-    return subprocess.call(cmd)
+    if args.no_browser:
+        cmd.append("--no-browser")
+    return _serve(cmd)
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
+    from vizlab.data import names as data_names
+    from vizlab.experiments import TOPICS
     from vizlab.figures import write_figures
 
-    if args.topic != "curves":
-        raise CliError(f"unknown topic {args.topic!r}; available: curves")
+    if args.list:
+        for name, topic in TOPICS.items():
+            print(f"{name:<24} {', '.join(topic.rows):<28} {topic.title}")
+        return 0
+    unknown = [t for t in args.topic or () if t not in TOPICS]
+    if unknown:
+        raise CliError(f"unknown topic {unknown[0]!r}; available: {', '.join(TOPICS)}")
+    if args.data is not None and args.data not in data_names():
+        raise CliError(f"unknown dataset {args.data!r}; choose one of: {', '.join(data_names())}")
     out = Path(args.out)
     start = time.perf_counter()
     paths = write_figures(
         out,
+        topics=args.topic,
+        scale=args.scale,
         data=args.data,
         device=args.device,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
         seed=args.seed,
+        force=args.force,
         progress=_progress_bar,
     )
     print(file=sys.stderr)
     for path in paths:
         print(os.fspath(path))
-    print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print(
+        f"done in {time.perf_counter() - start:.1f} s; open {out / 'index.html'}", file=sys.stderr
+    )
     return 0
 
 

@@ -1,0 +1,136 @@
+"""Does a live panel slow training down? And how fast does it react to a control?
+
+Three numbers for ``widgets.LivePanel`` (the panel a learner points at their own model),
+measured on the lecture's small VGG (2 blocks x 2 convs, width 16, batch norm) on the
+embedded digits:
+
+- throughput ratio: images/s of training inside the panel (a watch on every layer, the
+  render thread drawing the four-view dashboard about twice a second) against a headless
+  ``fit`` of the same model with the same settings and no watch; rounds interleaved so
+  machine noise hits both alike; target at least 0.8;
+- update cost: median wall time of one ``render()`` (dashboard update + PNG), the work the
+  render thread does per refresh;
+- control-to-restart latency: from setting a control while a run trains to the new run's
+  first recorded training step.
+
+Run ``python benchmarks/panel_throughput.py`` (about two minutes); ``--quick`` for a smoke
+run that writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine_info, write_section  # noqa: E402
+
+from vizlab import models  # noqa: E402
+from vizlab.data import load  # noqa: E402
+from vizlab.train import fit  # noqa: E402
+from widgets import LivePanel  # noqa: E402
+
+TITLE = "Live panel: throughput, update cost, restart latency"
+SETTINGS = dict(epochs=3, lr=1e-3, batch_size=32)
+
+
+def build():
+    return models.vgg(blocks=2, convs=2, width=16, norm="batch", in_channels=1, input_size=(8, 8))
+
+
+def headless(data) -> float:
+    history = fit(build(), data, device="cpu", seed=0, **SETTINGS)
+    return history.images_per_s
+
+
+def in_panel(data) -> tuple[float, list[float]]:
+    panel = LivePanel(build(), data, device="cpu", every=5, **SETTINGS)
+    timings: list[float] = []
+    render = panel.render
+
+    def timed():
+        t0 = time.perf_counter()
+        out = render()
+        timings.append(time.perf_counter() - t0)
+        return out
+
+    panel.render = timed
+    try:
+        panel.train()
+        panel.wait(300)
+        return panel.run.history.images_per_s, timings
+    finally:
+        panel.close()
+
+
+def restart_latency(data, repeats: int) -> list[float]:
+    panel = LivePanel(build(), data, device="cpu", **{**SETTINGS, "epochs": 50})
+    latencies = []
+    try:
+        for i in range(repeats):
+            panel.train()
+            while not (panel.run.history and panel.run.history.steps):
+                time.sleep(0.005)
+            t0 = time.perf_counter()
+            panel.controls["lr"].value = 1e-3 * (2 if i % 2 == 0 else 1)
+            run = panel.run
+            while not (run.history and run.history.steps):
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - t0)
+        panel.stop()
+        panel.wait(10)
+    finally:
+        panel.close()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one round, write nothing")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    data = load("digits")
+    headless(data)  # warm-up: first-call costs (allocator, kernels) out of the timings
+    plain, panel, updates = [], [], []
+    for _ in range(rounds):
+        plain.append(headless(data))
+        ips, timings = in_panel(data)
+        panel.append(ips)
+        updates += timings
+    ratios = [p / h for p, h in zip(panel, plain)]
+    latency = restart_latency(data, 3 if args.quick else 10)
+    ms = [t * 1000 for t in updates]
+    table = "\n".join(
+        [
+            "| measure | median | range |",
+            "|---|---|---|",
+            f"| headless fit, images/s | {statistics.median(plain):,.0f} | "
+            f"{min(plain):,.0f}-{max(plain):,.0f} |",
+            f"| inside LivePanel, images/s | {statistics.median(panel):,.0f} | "
+            f"{min(panel):,.0f}-{max(panel):,.0f} |",
+            f"| **throughput ratio** (target >= 0.8) | **{statistics.median(ratios):.2f}** | "
+            f"{min(ratios):.2f}-{max(ratios):.2f} |",
+            f"| update cost (render + PNG), ms ({len(ms)} updates) | "
+            f"{statistics.median(ms):.1f} | {min(ms):.1f}-{max(ms):.1f} |",
+            f"| control-to-restart latency, ms ({len(latency)} changes; target < 1000) | "
+            f"{statistics.median(latency) * 1000:.0f} | "
+            f"{min(latency) * 1000:.0f}-{max(latency) * 1000:.0f} |",
+        ]
+    )
+    print(table)
+    if args.quick:
+        return
+    body = (
+        f"{__doc__.split(chr(10) + chr(10))[1]}\n\n{table}\n\n"
+        f"{rounds} interleaved rounds of {SETTINGS['epochs']} epochs each; "
+        "`python benchmarks/panel_throughput.py`.\n\n" + machine_info()
+    )
+    write_section(TITLE, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""``LivePanel``: live training views for a learner's own model.
+
+Give it any ``nn.Module`` that maps images to logits and a dataset (an embedded name or a
+``vizlab.data.Dataset``); press Train and watch loss curves, gradient flow, activation
+histograms and weight norms fill in while the model trains in the background.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import ipywidgets as W
+from torch import nn
+
+from vizlab.data import Dataset
+from vizlab.plots import Dashboard
+from vizlab.probes import watch
+from vizlab.train import Run, fit
+from widgets.base import Panel, cached_dataset
+
+__all__ = ["LivePanel"]
+
+
+class LivePanel(Panel):
+    """Train ``model`` on ``data`` with ``vizlab.fit`` and a ``watch``, drawn live.
+
+    Every Train starts again from the weights the model had when the panel was made, so
+    moving a slider compares settings instead of piling runs on top of each other.
+
+    Args:
+        model: the learner's model; watched on its default layers (or ``layers=``).
+        data: a dataset name (``"digits"``, ``"shapes"``, ...) or a ``Dataset``.
+        views: four dashboard views (see ``vizlab.plots.Dashboard``).
+        epochs, lr, batch_size, optimizer: the starting values of the controls.
+        every: watch every this many steps.
+        **fit_kwargs: passed to ``fit`` unchanged (e.g. ``weight_decay=``, ``augment=``).
+    """
+
+    title = "Live training"
+    figure_names = ("dashboard",)
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: str | Dataset = "digits",
+        *,
+        views: tuple[str, ...] = ("curves", "grad_flow", "activation_hist", "weight_norms"),
+        epochs: int = 5,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        optimizer: str = "adam",
+        layers: Any = None,
+        every: int = 5,
+        device: str = "auto",
+        seed: int = 0,
+        refresh: float | None = None,
+        **fit_kwargs: Any,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"LivePanel needs a torch nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.data = data
+        self.views = tuple(views)
+        Dashboard(self.views)  # fail now, in the caller's cell, on an unknown view name
+        self.layers, self.every, self.fit_kwargs = layers, every, fit_kwargs
+        self._defaults = dict(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer)
+        self._initial = copy.deepcopy(model.state_dict())
+        self.watch = None
+        self.dashboard: Dashboard | None = None
+        super().__init__(device=device, seed=seed, refresh=refresh)
+
+    def build_controls(self) -> dict[str, W.Widget]:
+        d = self._defaults
+        return {
+            "epochs": W.IntSlider(
+                value=d["epochs"], min=1, max=50, description="epochs", continuous_update=False
+            ),
+            "lr": W.FloatLogSlider(
+                value=d["lr"], base=10, min=-5, max=0, description="lr", continuous_update=False
+            ),
+            "batch_size": W.Dropdown(
+                options=[16, 32, 64, 128, 256, 512], value=d["batch_size"], description="batch"
+            ),
+            "optimizer": W.Dropdown(
+                options=["adam", "adamw", "sgd"], value=d["optimizer"], description="optimizer"
+            ),
+        }
+
+    def make_run(self) -> Run:
+        data = self.data if isinstance(self.data, Dataset) else cached_dataset(self.data)
+        self.model.load_state_dict(self._initial)
+        self.watch = watch(self.model, layers=self.layers, every=self.every)
+        self.dashboard = Dashboard(self.views)
+        c = self.controls
+        return Run(
+            fit,
+            self.model,
+            data,
+            epochs=c["epochs"].value,
+            lr=c["lr"].value,
+            batch_size=c["batch_size"].value,
+            optimizer=c["optimizer"].value,
+            device=self.device,
+            seed=self.seed,
+            watch=self.watch,
+            **self.fit_kwargs,
+        )
+
+    def render(self) -> dict[str, bytes]:
+        history = self.run.history if self.run is not None else None
+        curves = None
+        if history is not None:
+            curves = {**history.snapshot(), "best_epoch": history.best_epoch}
+        self.dashboard.update(self.watch.records(), curves)
+        return {"dashboard": self.dashboard.png()}
+
+    def reset_views(self) -> None:
+        self.model.load_state_dict(self._initial)
+        self.dashboard = None

@@ -1,3 +1,0 @@
-"""Interactive panels (ipywidgets ``VBox`` subclasses). None are defined yet."""
-
-__all__: list[str] = []
