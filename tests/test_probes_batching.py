@@ -1,8 +1,9 @@
 """The batched paths of a watch give what one layer at a time would give.
 
 A watch measures the weights of all layers in one pass, the parameter gradients of all
-layers when the backward pass ends, and counts histogram bins with ``bincount`` instead of
-``histc``; each must agree with plain torch on the same tensors.
+layers when the backward pass ends, the activation statistics of all layers from one padded
+matrix of their samples when the forward ends, and counts histogram bins with ``bincount``
+instead of ``histc``; each must agree with plain torch on the same tensors.
 """
 
 from __future__ import annotations
@@ -97,3 +98,42 @@ def test_a_failed_backward_leaves_nothing_half_recorded() -> None:
         model(x).sum().backward()  # the next step records normally
     steps, _ = w.series("0", "param_grad_norm")
     assert steps.tolist() == [1]
+
+
+def test_activation_samples_of_changing_sizes_in_one_padded_matrix() -> None:
+    # Layers of very different sizes share the padded matrix, and the batch size changes
+    # from step to step (a short last batch), so rows shrink and grow again: the padding
+    # must never leak into the zeros or the histogram of any layer.
+    torch.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 16, 5)
+    )
+    outs: dict[str, list[torch.Tensor]] = {"0": [], "1": [], "3": []}
+    hooks = [
+        model[int(n)].register_forward_hook(lambda m, a, o, n=n: outs[n].append(o.detach().clone()))
+        for n in outs
+    ]
+    with watch(model, every=1, what=("activations",), layers=list(outs), bins=12) as w:
+        for batch in (64, 3, 40, 64):
+            x, y = torch.randn(batch, 3, 16, 16), torch.randint(0, 5, (batch,))
+            model.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+    for h in hooks:
+        h.remove()
+    assert outs["1"][0].numel() > HIST_SAMPLE  # sampled; the last layer is whole
+    for layer, tensors in outs.items():
+        lo, hi = w.hist_range(layer)
+        for stat in ("mean", "std", "zeros", "hist"):
+            steps, values = w.series(layer, stat)
+            assert steps.tolist() == [0, 1, 2, 3]
+        for i, t in enumerate(tensors):
+            stride = sample_stride(t.numel(), t.numel() // t.shape[0])
+            sample = t.reshape(-1)[::stride]
+            assert w.series(layer, "mean")[1][i] == pytest.approx(sample.mean().item(), **TOL)
+            assert w.series(layer, "std")[1][i] == pytest.approx(
+                sample.std(correction=0).item(), rel=1e-3, abs=1e-6
+            )
+            zeros = (sample == 0).float().mean().item()
+            assert w.series(layer, "zeros")[1][i] == pytest.approx(zeros, **TOL)
+            want = torch.histc(sample.clamp(lo, hi), 12, lo, hi) / sample.numel()
+            np.testing.assert_allclose(w.series(layer, "hist")[1][i], want.numpy(), atol=1e-6)

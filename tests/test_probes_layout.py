@@ -1,4 +1,5 @@
-"""Probes read channels-last tensors (fit's default layout) without copying, and agree with NCHW."""
+"""Probes read channels-last tensors (fit's default layout) without copying them whole, and agree
+with NCHW: the strided sample of an activation is taken in logical order in either layout."""
 
 from __future__ import annotations
 
@@ -41,4 +42,9 @@ def test_watch_records_the_same_numbers_in_either_layout():
     scalars = [k for k in nchw if k[2] in ("mean", "std", "zeros", "act_grad_norm", "grad_skip")]
     assert any(k[1] == "residual" for k in scalars) and len(scalars) > 10
     for key in scalars:
-        assert nhwc[key] == pytest.approx(nchw[key], rel=1e-4, abs=1e-6), key
+        # Both layouts sample the same elements (in logical order), but the convolutions and
+        # batch norm themselves round differently in NHWC: a near-zero mean of a normalized
+        # output may move by a few 1e-6 of the layer's std, which sampling no longer averages
+        # away over the whole batch.
+        scale = nchw[(key[0], "activations", "std")] if key[2] == "mean" else 0.0
+        assert nhwc[key] == pytest.approx(nchw[key], rel=1e-4, abs=max(1e-6, 2e-5 * scale)), key

@@ -129,7 +129,36 @@ def test_large_activation_histogram_uses_an_honest_strided_sample() -> None:
     np.testing.assert_allclose(got, want.numpy(), atol=1e-6)
     full = torch.histc(t.clamp(lo, hi), 40, lo, hi) / t.numel()
     assert np.abs(got - full.numpy()).sum() < 0.05  # the sample tells the same story
-    assert latest(w, "1", "zeros") == pytest.approx((t == 0).float().mean().item(), **TOL)
+    # mean, std and zeros are those of the very same sample
+    assert latest(w, "1", "mean") == pytest.approx(sample.mean().item(), **TOL)
+    assert latest(w, "1", "std") == pytest.approx(sample.std(correction=0).item(), rel=1e-3)
+    assert latest(w, "1", "zeros") == pytest.approx((sample == 0).float().mean().item(), **TOL)
+
+
+def test_sampled_statistics_are_within_their_standard_error_of_the_full_tensor() -> None:
+    # A realistic activation: conv -> batch norm -> ReLU on a batch of 32 RGB 32x32 images,
+    # 524,288 elements, of which the watch samples about 16,000.
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16384, 2),
+    )
+    x, y = torch.rand(32, 3, 32, 32), torch.randint(0, 2, (32,))
+    w, cap = one_step(model, x, y, what=("activations",), layers=["1", "2"])
+    for layer in ("1", "2"):
+        t = cap.out[layer].double()
+        stride = sample_stride(t.numel(), t.numel() // t.shape[0])
+        n = len(range(0, t.numel(), stride))
+        assert 10_000 <= n <= HIST_SAMPLE < t.numel()
+        sigma, zeros = t.std(correction=0).item(), (t == 0).double().mean().item()
+        # 4 standard errors of n independent draws (the docstring of stats.py)
+        assert abs(latest(w, layer, "mean") - t.mean().item()) <= 4 * sigma / math.sqrt(n)
+        assert latest(w, layer, "std") == pytest.approx(sigma, rel=0.03)
+        assert abs(latest(w, layer, "zeros") - zeros) <= 4 * math.sqrt(0.25 / n)
+    assert latest(w, "2", "zeros") == pytest.approx(0.5, abs=0.05)  # ReLU after batch norm
 
 
 def test_gradient_norms_match_autograd() -> None:

@@ -7,8 +7,9 @@ overwritten later in the forward, an activation gradient is freed as soon as bac
 on) and hand the small results to the :class:`Context`, which lays a whole step's worth into
 the staging buffer at once:
 
-- activation sums and histogram counts of every layer, when the root module's forward ends
-  (:meth:`Context.end_forward`: one stack and one concatenation);
+- activation statistics of every layer, when the root module's forward ends
+  (:meth:`Context.end_forward`): a hook only keeps a small strided sample of its output,
+  and all samples are summed, counted and binned together in a dozen operations;
 - activation-gradient norms and parameter gradients of every layer, when autograd finishes
   the backward pass (:meth:`Context.end_backward`, queued as an autograd engine callback by
   the first gradient hook of the pass): the parameter gradients, which stay put until the
@@ -28,7 +29,7 @@ from torch.utils.hooks import RemovableHandle
 
 from vizlab.probes.buffer import DeviceBuffer
 from vizlab.probes.decode import decode_activations, decode_gradients
-from vizlab.probes.stats import activation_head, bin_index, count_bins, histogram, norms
+from vizlab.probes.stats import SATURATION_MARGIN, bin_index, count_bins, norms
 
 __all__ = ["Context"]
 
@@ -55,11 +56,21 @@ class Context:
     # are cleared when the forward ends, so no activation is kept alive by them.
     summaries: dict[tuple, tuple[torch.Tensor, int, tuple[int, int]]] = field(default_factory=dict)
     grad_layers: dict[int, tuple[torch.Tensor, list[str]]] = field(default_factory=dict)
-    # This forward's activation results: 0-d raw sums, histogram counts, and per layer
-    # (layer, head_at, hist_at, n, n_sample, saturating).
-    _heads: list[torch.Tensor] = field(default_factory=list)
-    _hists: list[torch.Tensor] = field(default_factory=list)
+    # This forward's sample sizes (one per summarized tensor) with their float32
+    # (lo, width), saturation counts of bounded layers, and per layer (layer, tensor index,
+    # saturation index or -1); the cached binning plan of the last layout.
+    _sizes: list[int] = field(default_factory=list)
+    _ranges: list[tuple[float, float]] = field(default_factory=list)
+    _sats: list[torch.Tensor] = field(default_factory=list)
     _act_rows: list[tuple] = field(default_factory=list)
+    _plan_key: tuple | None = None
+    _plan: tuple = ()
+    # The persistent (rows, longest sample) matrix the samples are copied into, its scratch
+    # twins (float32 and int32), and how much of each row was written last.
+    _matrix: torch.Tensor | None = None
+    _scratch: torch.Tensor | None = None
+    _index: torch.Tensor | None = None
+    _row_len: list[int] = field(default_factory=list)
     # This backward's gradients: 0-d norms with (layers, stat), and parameter gradients.
     _grad_norms: list[torch.Tensor] = field(default_factory=list)
     _grad_rows: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
@@ -71,43 +82,114 @@ class Context:
     # ---- forward ---------------------------------------------------------------------------
     def summarize(
         self,
-        x: torch.Tensor,
         sample: torch.Tensor,
         binning: tuple[float, float, float, float],
         bounds: tuple[float, float] | None,
     ) -> tuple[int, int]:
-        """Queue the raw activation statistics of ``x`` for this forward; returns where they
-        sit (pass it to :meth:`add_activation`, once per layer that shows ``x``).
+        """Copy a layer output's strided ``sample`` (``strided_sample``) into the next row of
+        this forward's sample matrix, for the statistics computed when the forward ends;
+        returns where its results will sit (pass it to :meth:`add_activation`, once per
+        layer that shows that output).
 
         ``binning`` is the histogram range ``(lo, hi)`` followed by ``lo`` and ``hi - lo``
-        as float32 values (see ``float32_range``).
+        as float32 values (see ``float32_range``). The copy is one small device operation
+        and keeps the numbers safe from later in-place changes to the output. Only a
+        bounded activation's saturation count is computed here, as it needs the bounds.
         """
-        at = (len(self._heads), len(self._hists))
-        self._heads += activation_head(x, bounds)
-        lo, hi, lo32, width32 = binning
-        if sample.device.type == "cpu":
-            index = bin_index(sample.float(), lo32, width32, self.bins)
-            self._hists.append(count_bins(index, self.bins))
-        else:  # histc: bincount would wait for the device
-            self._hists.append(histogram(sample, lo, hi, self.bins))
+        k, n = len(self._sizes), sample.numel()
+        row = self._row(k, n)
+        row.copy_(sample)  # float32 whatever the layer's dtype, on the buffer's device
+        self._sizes.append(n)
+        self._ranges.append(binning[2:])
+        at = (k, len(self._sats) if bounds is not None else -1)
+        if bounds is not None:
+            center, half = (bounds[0] + bounds[1]) / 2, (bounds[1] - bounds[0]) / 2
+            limit = half * (1.0 - 2 * SATURATION_MARGIN)
+            self._sats.append(torch.sub(row, center).abs_().gt_(limit).sum(dtype=torch.float32))
         return at
 
-    def add_activation(
-        self, layer: str, at: tuple[int, int], n: int, n_sample: int, sat: bool
-    ) -> None:
-        """Record the statistics queued at ``at`` as ``layer``'s (``n`` elements, ``n_sample``
-        of them in the histogram, ``sat`` whether a saturation count was queued)."""
-        self._act_rows.append((layer, at[0], at[1], n, n_sample, sat))
+    def _row(self, k: int, n: int) -> torch.Tensor:
+        """Row ``k`` of the sample matrix, cut to ``n`` elements, with zeros after them.
+
+        The matrix and its two scratch twins persist from step to step (the layout repeats)
+        and only grow, keeping the rows already written in this forward.
+        """
+        mat, device = self._matrix, self.buffer.device
+        if mat is not None and mat.device != device:  # the model moved
+            mat, self._row_len = None, []
+        if mat is None or k >= mat.shape[0] or n > mat.shape[1]:
+            rows = max(k + 1, 2 * mat.shape[0] if mat is not None else 16)
+            cols = max(n, mat.shape[1] if mat is not None else 0)
+            grown = torch.zeros(rows, cols, dtype=torch.float32, device=device)
+            if mat is not None:
+                grown[: mat.shape[0], : mat.shape[1]].copy_(mat)
+            self._row_len += [0] * (rows - len(self._row_len))
+            self._matrix, mat = grown, grown
+            self._scratch = torch.empty_like(grown)
+            self._index = torch.empty_like(grown, dtype=torch.int32)
+        old = self._row_len[k]
+        if old > n:  # a longer sample of an earlier step is still there
+            mat[k, n:old].zero_()
+        self._row_len[k] = n
+        return mat[k, :n]
+
+    def add_activation(self, layer: str, at: tuple[int, int]) -> None:
+        """Record the statistics queued at ``at`` as ``layer``'s."""
+        self._act_rows.append((layer, *at))
 
     def end_forward(self) -> None:
-        """Lay this forward's activation statistics into the buffer (one slot)."""
+        """Compute this forward's activation statistics and lay them into the buffer.
+
+        The samples sit in the rows of one zero-padded matrix, and every statistic of every
+        layer is one operation on it: row sums, sums of squares and zero counts, and one
+        ``bincount`` of all histograms (each row binned in its own range, offset into its
+        own block of bins). The padding adds nothing to the sums; the host takes the padded
+        zeros back out of the zero counts and of the bin that 0.0 falls into (see
+        ``decode_activations``), so every number is exactly that of its sample.
+        """
         if self._act_rows:
-            info = (self._act_rows, len(self._heads), self.bins)
-            values = [torch.stack(self._heads), torch.cat(self._hists)]
+            with torch.no_grad():
+                values, info = self._activation_values()
             self.buffer.write(self.step, "", "activations", values, decode_activations, info)
-        self._heads, self._hists, self._act_rows = [], [], []
+        self._sizes, self._ranges, self._sats, self._act_rows = [], [], [], []
         self.summaries.clear()  # keep none of this step's activations alive
         self.grad_layers.clear()
+
+    def _activation_values(self) -> tuple[list[torch.Tensor], tuple]:
+        t, sizes = len(self._sizes), self._sizes
+        mat, scratch, index = self._matrix[:t], self._scratch[:t], self._index[:t]
+        values = [
+            mat.sum(1),
+            torch.mul(mat, mat, out=scratch).sum(1),
+            torch.eq(mat, 0, out=scratch).sum(1),
+        ]
+        if self._sats:
+            values.append(torch.stack(self._sats))
+        lo, width, offset, zero_bins = self._bin_plan(tuple(self._ranges), mat.device)
+        bin_index(mat, lo, width, self.bins, scratch=scratch, out=index).add_(offset)
+        values.append(count_bins(index.view(-1), t * self.bins))
+        pads = [mat.shape[1] - n for n in sizes]
+        info = (self._act_rows, sizes, pads, zero_bins, len(self._sats), self.bins)
+        return values, info
+
+    def _bin_plan(self, ranges: tuple, device: torch.device) -> tuple:
+        """Per-row ``lo``, ``width`` and bin offset (``(T, 1)`` columns) for these ranges, and
+        the bin 0.0 falls into in each row (where the padding lands); kept while the layers
+        and their ranges stay the same, which is every step after the first."""
+        key = (ranges, device, self.bins)
+        if self._plan_key != key:
+            lo = torch.tensor([r[0] for r in ranges], dtype=torch.float32)[:, None]
+            width = torch.tensor([r[1] for r in ranges], dtype=torch.float32)[:, None]
+            zero_bins = bin_index(torch.zeros(len(ranges), 1), lo, width, self.bins)
+            offset = torch.arange(len(ranges), dtype=torch.int32)[:, None] * self.bins
+            self._plan = (
+                lo.to(device),
+                width.to(device),
+                offset.to(device),
+                zero_bins.view(-1).tolist(),
+            )
+            self._plan_key = key
+        return self._plan
 
     # ---- backward --------------------------------------------------------------------------
     # Gradient hooks may run on autograd's device threads (one per GPU), hence the lock.
@@ -149,7 +231,7 @@ class Context:
 
     def reset(self) -> None:
         """Forget everything queued for a step that did not finish."""
-        self._heads, self._hists, self._act_rows = [], [], []
+        self._sizes, self._ranges, self._sats, self._act_rows = [], [], [], []
         self.summaries.clear()
         self.grad_layers.clear()
         with self._lock:  # gradients of a backward pass that never finished

@@ -60,28 +60,33 @@ def decode_residual_grad(raw: np.ndarray, info: Any) -> list:
 
 
 # ---- batched slots: -> [(layer, stat, value), ...] -------------------------------------------
-def decode_activations(raw: np.ndarray, info: tuple[list, int, int]) -> list:
-    """Activation statistics of one forward.
+def decode_activations(raw: np.ndarray, info: tuple) -> list:
+    """Activation statistics of one forward, from the samples of its ``T`` output tensors.
 
-    ``raw`` holds every summarized tensor's raw sums (``[sum, sum of squares,
-    zeros(, saturated)]``, ``heads`` values in all) followed by one histogram of ``bins`` counts per
-    tensor.
-    ``info[0]`` has one entry per layer, ``(layer, head_at, hist_at, n, n_sample,
-    saturating)``; layers that saw the same tensor point to the same values.
+    ``raw`` holds the ``T`` sums, ``T`` sums of squares and ``T`` zero counts of the padded
+    sample matrix, the saturation counts of the bounded layers, then one histogram of
+    ``bins`` counts per tensor. ``info`` is ``(rows, sizes, pads, zero_bins, saturated,
+    bins)``: one ``(layer, tensor, saturation index or -1)`` per layer (layers that saw the
+    same tensor point to the same values), each tensor's sample size, the padding zeros of
+    its row and the bin 0.0 falls into in its range (where the padding was counted), the
+    number of saturation counts, and the bins per histogram.
     """
-    rows_info, heads, bins = info
-    head = raw[:heads].tolist()  # Python floats, in one conversion
+    rows_info, sizes, pads, zero_bins, n_sats, bins = info
+    t = len(sizes)
+    head = raw[: 3 * t + n_sats].tolist()  # Python floats, in one conversion
+    hists = raw[3 * t + n_sats :].reshape(t, bins).copy()
+    hists[np.arange(t), zero_bins] -= pads
+    hists = (hists / np.asarray(sizes, dtype=np.float64)[:, None]).astype(np.float32)
     rows = []
-    for layer, at, hist_at, n, n_sample, saturating in rows_info:
-        mean = head[at] / n
-        var = max(head[at + 1] / n - mean * mean, 0.0)
+    for layer, k, sat in rows_info:
+        n = sizes[k]
+        mean = head[k] / n
+        var = max(head[t + k] / n - mean * mean, 0.0)
         rows += [(layer, "mean", mean), (layer, "std", math.sqrt(var))]
-        rows.append((layer, "zeros", head[at + 2] / n))
-        if saturating:
-            rows.append((layer, "saturated", head[at + 3] / n))
-        start = heads + hist_at * bins
-        hist = (raw[start : start + bins] / n_sample).astype(np.float32)
-        rows.append((layer, "hist", hist))
+        rows.append((layer, "zeros", (head[2 * t + k] - pads[k]) / n))
+        if sat >= 0:
+            rows.append((layer, "saturated", head[3 * t + sat] / n))
+        rows.append((layer, "hist", hists[k].copy()))
     return rows
 
 

@@ -153,9 +153,9 @@ class LayerProbe:
         if seen is not None and seen[0] is y and seen[1] == y._version:
             at = seen[2]  # the same tensor, unchanged, summarized by another layer
         else:
-            at = ctx.summarize(x, sample, self.binning, self.bounds)
+            at = ctx.summarize(sample, self.binning, self.bounds)
             ctx.summaries[key] = (y, y._version, at)
-        ctx.add_activation(self.name, at, x.numel(), sample.numel(), self.bounds is not None)
+        ctx.add_activation(self.name, at)
 
     def _record_norm(self, step: int, module: nn.Module, x: torch.Tensor) -> None:
         if isinstance(module, Norm) and module.last_mean is not None:

@@ -18,8 +18,10 @@ KINDS = ("activations", "gradients", "norms", "dropout", "weights")
 def check_what(what: Sequence[str]) -> tuple[str, ...]:
     """The requested kinds in canonical order; one kind may be given as a plain string."""
     kinds = (what,) if isinstance(what, str) else tuple(what)
+    if not kinds:
+        raise ValueError(f"what is empty: name at least one probe kind from {KINDS}")
     unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds:
+    if unknown:
         raise ValueError(f"unknown probe kind(s) {unknown or kinds!r}; choose from {KINDS}")
     return tuple(k for k in KINDS if k in kinds)
 
@@ -49,6 +51,8 @@ def check_mask_sample(mask_sample: object) -> tuple[int, int]:
 
 def check_positive(name: str, value: Any) -> Any:
     """``value`` if it is greater than zero (a threshold such as ``near_zero``)."""
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive threshold, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(
+            f"{name} must be a positive number (a threshold such as 1e-3), got {value!r}"
+        )
     return value
