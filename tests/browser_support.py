@@ -152,7 +152,7 @@ def train_and_wait(page, timeout_ms: int = 180_000) -> str:
     finishes (the status's ``data-run`` counter tells runs apart); return the status text."""
     panel = page.locator(".vizlab-panel").first
     before = page.evaluate(_RUN_NUMBER)
-    panel.get_by_role("button", name="Train").click()
+    panel.locator("button.widget-button", has_text="Train").first.click()
     page.wait_for_function(
         f"""() => ({_RUN_NUMBER})() > {before} &&
             /step \\d+/.test(document.querySelector('.vizlab-panel .vizlab-status').textContent)""",

@@ -77,7 +77,7 @@ def move_a_slider(page) -> bool:
 @pytest.mark.parametrize("topic", TOPICS)
 def test_panel_in_jupyterlab(lab, topic):
     base, token, b = lab
-    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page = b.new_page(viewport={"width": 1400, "height": 2000})
     try:
         open_and_run(page, base, token, f"{topic}.ipynb")
         before = image_sources(page)

@@ -105,7 +105,7 @@ class Panel(W.VBox):
 
         self.controls: dict[str, W.Widget] = dict(self.build_controls())
         self.images: dict[str, W.Image] = {
-            name: W.Image(format="png", layout=W.Layout(max_width="100%"))
+            name: W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
             for name in self.figure_names
         }
         self.train_button = W.Button(description="Train", button_style="success", icon="play")
@@ -212,6 +212,7 @@ class Panel(W.VBox):
             self.figures.clear()
             for image in self.images.values():
                 image.value = b""
+                image.layout.display = "none"
             self.reset_views()
             self.progress.value = 0.0
             self.status.value = "<code>ready</code>"
@@ -293,6 +294,7 @@ class Panel(W.VBox):
             image = self.images.get(name)
             if image is not None and image.value != png:
                 image.value = png
+                image.layout.display = None  # hidden while empty: no broken-image icon
 
     def _render_loop(self) -> None:
         while not self._closed.is_set():
