@@ -189,6 +189,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from vizlab.data import names as data_names
+    from vizlab.device import resolve_device
     from vizlab.experiments import TOPICS
     from vizlab.figures import write_figures
 
@@ -201,6 +202,10 @@ def cmd_figures(args: argparse.Namespace) -> int:
         raise CliError(f"unknown topic {unknown[0]!r}; available: {', '.join(TOPICS)}")
     if args.data is not None and args.data not in data_names():
         raise CliError(f"unknown dataset {args.data!r}; choose one of: {', '.join(data_names())}")
+    try:  # a bad --device fails now, not after the first topic has loaded its data
+        resolve_device(args.device)
+    except ValueError as err:
+        raise CliError(str(err)) from None
     out = Path(args.out)
     start = time.perf_counter()
     paths = write_figures(

@@ -64,6 +64,11 @@ class Translate(Augment):
     ) -> None:
         super().__init__(p, generator=generator)
         self.fraction = check_nonnegative("fraction", fraction)
+        if self.fraction > 1:
+            raise ValueError(
+                f"fraction is the largest shift as a share of the image side, in [0, 1]; got "
+                f"{fraction!r} (beyond 1 the image leaves the frame entirely); try 0.125"
+            )
 
     def _sample(self, x, applied, generator) -> TranslateParams:
         b, h, w = x.shape[0], x.shape[2], x.shape[3]
@@ -144,6 +149,11 @@ class Rotate(Augment):
     ) -> None:
         super().__init__(p, generator=generator)
         self.degrees = check_nonnegative("degrees", degrees)
+        if self.degrees > 180:
+            raise ValueError(
+                f"degrees is the largest rotation either way, in [0, 180]; got {degrees!r} "
+                "(180 already allows every angle); try 15"
+            )
 
     def _sample(self, x, applied, generator) -> RotateParams:
         angle = _symmetric(x.shape[0], self.degrees, applied, generator, x.device)

@@ -68,6 +68,11 @@ def check_images(x: object) -> torch.Tensor:
             f"augmentations take float images in [0, 1], got dtype {x.dtype}; "
             "convert with x.float() / 255 first"
         )
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"augmentations need at least one image, got an empty batch of shape "
+            f"{tuple(x.shape)}; skip the call when there is nothing to augment"
+        )
     return x
 
 

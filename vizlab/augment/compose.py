@@ -49,6 +49,11 @@ class Compose(nn.Module):
     def __init__(self, *ops: nn.Module | Iterable[nn.Module]) -> None:
         super().__init__()
         if len(ops) == 1 and not isinstance(ops[0], nn.Module):
+            if not isinstance(ops[0], Iterable):
+                raise TypeError(
+                    f"Compose takes vizlab.augment ops (Flip(), Crop(), ...) or one list of "
+                    f"them, got {ops[0]!r}"
+                )
             ops = tuple(ops[0])
         for op in ops:
             if not (isinstance(op, nn.Module) and hasattr(op, "sample_params")):

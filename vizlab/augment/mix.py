@@ -54,6 +54,13 @@ def soft_labels(y: torch.Tensor, num_classes: int | None) -> torch.Tensor:
             "integer labels need the number of classes to build soft labels: "
             "pass num_classes=... (e.g. MixUp(1.0, num_classes=data.num_classes))"
         )
+    # Checked on the CPU only: on a GPU the check would cost a sync every step, and fit
+    # has already checked the dataset's labels against the model before training.
+    if y.device.type == "cpu" and y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"labels range over [{int(y.min())}, {int(y.max())}] but num_classes={num_classes}: "
+            f"class indices must lie in [0, {num_classes - 1}]; pass num_classes=data.num_classes"
+        )
     return F.one_hot(y.long(), num_classes).to(torch.float32)
 
 

@@ -115,6 +115,11 @@ class Color(Augment):
         super().__init__(p, generator=generator)
         self.saturation = check_nonnegative("saturation", saturation)
         self.hue = check_nonnegative("hue", hue)
+        if self.hue > 0.5:
+            raise ValueError(
+                f"hue is the largest hue shift in turns of the colour wheel, in [0, 0.5]; got "
+                f"{hue!r} (0.5 already reaches every hue); try 0.05"
+            )
 
     def _sample(self, x, applied, generator) -> ColorParams:
         b = x.shape[0]

@@ -182,8 +182,13 @@ class RandAugment(Augment):
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m <= MAX_MAGNITUDE:
             raise ValueError(f"m (magnitude) must lie in 0..{MAX_MAGNITUDE}, got {m!r}")
         names = tuple(OPS) if ops is None else tuple(ops)
+        if not names:
+            raise ValueError(
+                f"ops is empty: RandAugment needs at least one op to draw from; use "
+                f"ops=None for all of {list(OPS)}"
+            )
         unknown = [k for k in names if k not in OPS]
-        if unknown or not names:
+        if unknown:
             raise ValueError(f"unknown RandAugment ops {unknown}; choose from {list(OPS)}")
         self.n, self.m, self.names = n, float(m), names
 

@@ -74,6 +74,30 @@ def _check_args(name: object, n: object, val_fraction: object, seed: object) -> 
         )
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer, got {seed!r}")
+    if name == "shapes" and n is not None:
+        _check_shapes_size(int(n))
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not on every platform
+        return None
+
+
+def _check_shapes_size(n: int) -> None:
+    """Refuse a ``shapes`` size whose float32 images would not fit in half the RAM,
+    before a single image is drawn (the generator would otherwise allocate and fail)."""
+    need = (n + max(n // 5, 1)) * 3 * 32 * 32 * 4  # train + val + test, float32
+    ram = _physical_memory()
+    limit = ram // 2 if ram else 16 * 2**30
+    if need > limit:
+        fits = max(1, limit * 5 // (6 * 3 * 32 * 32 * 4))
+        raise ValueError(
+            f"n={n:,} shapes images would take {need / 2**30:,.1f} GiB as float32, more than "
+            f"the {limit / 2**30:,.1f} GiB (half this machine's memory) vizlab allows; use "
+            f"n <= {fits:,}"
+        )
 
 
 def _locate(name: str, root: Path) -> tuple[Path, bool] | None:

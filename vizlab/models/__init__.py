@@ -12,6 +12,7 @@ panels and sweeps pick a family from a dropdown.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from torch import nn
@@ -85,4 +86,11 @@ def build(name: str, **kwargs: object) -> nn.Module:
         raise ValueError(
             f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}"
         ) from None
+    params = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise TypeError(
+            f"model family {name!r} has no argument(s) {', '.join(unknown)}; it accepts "
+            f"{', '.join(params)}"
+        )
     return builder(**kwargs)

@@ -126,9 +126,22 @@ def convnext(
         - Input: ``(B, in_channels, H, W)``
         - Output: ``(B, num_classes)``
     """
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence):
+        raise TypeError(
+            f"convnext depths must be a list of blocks per stage such as (2, 2, 2), got {depths!r}"
+        )
     depths = list(depths)
     if not depths:
-        raise ValueError("convnext needs at least one stage in depths")
+        raise ValueError("convnext needs at least one stage in depths, e.g. depths=(2, 2, 2)")
+    if layer_scale is not None and (
+        isinstance(layer_scale, bool)
+        or not isinstance(layer_scale, (int, float))
+        or not 0 < layer_scale < float("inf")
+    ):
+        raise ValueError(
+            f"convnext layer_scale is the initial scale of each branch and must be a number "
+            f"> 0 (the paper uses 1e-6) or None to leave it out, got {layer_scale!r}"
+        )
     check_positive("convnext", **{f"depths[{i}]": d for i, d in enumerate(depths)})
     check_positive("convnext", width=width, in_channels=in_channels, num_classes=num_classes)
     size = as_size(input_size)

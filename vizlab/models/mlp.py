@@ -24,6 +24,8 @@ def _sizes(
     num_classes: int | None,
     input_size: int | Sequence[int] | None,
 ) -> list[int]:
+    named = {"in_channels": in_channels, "num_classes": num_classes}
+    check_positive("mlp", **{k: v for k, v in named.items() if v is not None})
     given_in = None
     if in_channels is not None or input_size is not None:
         h, w = as_size(32 if input_size is None else input_size)

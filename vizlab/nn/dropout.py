@@ -160,6 +160,12 @@ class DropConnectLinear(_MaskMixin, Scheduled, nn.Linear):
         *,
         schedule: ScheduleSpec = None,
     ) -> None:
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"DropConnectLinear needs {name} >= 1 (an int), got {value!r}; it is the "
+                    "size of the layer's input (in_features) or output (out_features)"
+                )
         super().__init__(in_features, out_features, bias=bias)
         self.p = check_rate(p)
         self.schedule = resolve_schedule(schedule)

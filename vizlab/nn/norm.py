@@ -278,6 +278,11 @@ class Norm(nn.Module):
                 f"{self._name()} expected a 4-D (N, C, H, W) or 2-D (N, F) input, "
                 f"got a {x.dim()}-D input of shape {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{self._name()} needs a floating-point input, got dtype {x.dtype}; "
+                "convert images with x.float() (and / 255 for 8-bit pixels)"
+            )
         if x.shape[1] != self.channels:
             raise ValueError(
                 f"{self._name()} expected {self.channels} channels (dim 1), "

@@ -113,6 +113,13 @@ class Residual(nn.Module):
             x_branch = x_skip = x
         out_branch = self.hook_branch(self.branch(x_branch))
         out_skip = self.hook_skip(self.shortcut(x_skip))
+        if out_branch.shape != out_skip.shape:  # a sum would fail, or silently broadcast
+            raise ValueError(
+                f"Residual: the branch returns shape {tuple(out_branch.shape)} but the shortcut "
+                f"returns {tuple(out_skip.shape)} for an input of shape {tuple(x.shape)}; the "
+                "two must match. Pass in_channels=, out_channels= and stride= so that a 1x1 "
+                "projection shortcut is built, or give a shortcut module that matches"
+            )
         return self.hook_out(out_branch + out_skip)
 
     def _store_branch(self, grad: torch.Tensor) -> None:

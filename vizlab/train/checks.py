@@ -8,6 +8,7 @@ message naming the argument, the value, and the fix.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 from vizlab.data.dataset import Dataset
 from vizlab.train.optim import OPTIMIZERS
 
-__all__ = ["check_arguments", "resolve_data", "check_data", "check_model"]
+__all__ = ["check_arguments", "resolve_data", "check_layout", "check_data", "check_model"]
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -48,10 +49,13 @@ def check_arguments(
     stop: Any,
     eval_batch_size: Any,
     log_every: Any,
+    seed: Any = 0,
 ) -> None:
     """Validate the plain arguments of ``fit`` (and that the model is a module at all)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int (the same seed gives the same run), got {seed!r}")
     _positive_int("epochs", epochs)
     _positive_int("batch_size", batch_size)
     _positive_int("eval_batch_size", eval_batch_size)
@@ -100,10 +104,42 @@ def resolve_data(data: Any) -> Dataset:
     return data
 
 
+def check_layout(data: Dataset) -> None:
+    """Images are (N, C, H, W) float tensors in every split; labels are tensors.
+
+    Only shapes and dtypes are read here (no values), so this costs nothing on any device
+    and runs before the data moves.
+    """
+    for split_name in ("train", "val", "test"):
+        split = getattr(data, split_name)
+        x, y = split.x, split.y
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise TypeError(
+                f"the {split_name} split of {data.name!r} must hold torch tensors, got "
+                f"x: {type(x).__name__}, y: {type(y).__name__}; convert with torch.as_tensor"
+            )
+        if x.ndim != 4:
+            raise ValueError(
+                f"the {split_name} images of {data.name!r} have shape {tuple(x.shape)}; fit "
+                "needs (N, C, H, W) images: add a channel axis with x.unsqueeze(1) for "
+                "(N, H, W) grayscale images"
+            )
+        if x.dtype != torch.float32:
+            fix = "x.float() / 255" if not x.is_floating_point() else "x.float()"
+            raise TypeError(
+                f"the {split_name} images of {data.name!r} have dtype {x.dtype}; fit needs "
+                f"float32 images in [0, 1]: convert with {fix}"
+            )
+
+
 def check_data(data: Dataset, *, need_val: bool) -> None:
-    """Non-empty training split, integer labels, finite pixels (data already on device)."""
+    """Non-empty training split with two classes or more, integer labels, finite pixels
+    (data already on device)."""
     if len(data.train) == 0:
-        raise ValueError(f"the training split of {data.name!r} is empty: nothing to train on")
+        raise ValueError(
+            f"the training split of {data.name!r} is empty: nothing to train on; load it "
+            "with a larger n= (or check the filter that built it)"
+        )
     if need_val and len(data.val) == 0:
         raise ValueError(
             f"early stopping watches the validation loss, but {data.name!r} has no "
@@ -123,6 +159,14 @@ def check_data(data: Dataset, *, need_val: bool) -> None:
                 f"the {split_name} images of {data.name!r} contain NaN or infinite values; "
                 "clean or re-create the data before training"
             )
+    # One class only: every prediction of that class is right, so the loss falls to zero
+    # and the accuracy reads 100% without anything having been learned. Refuse it.
+    low, high = torch.stack([data.train.y.min(), data.train.y.max()]).tolist()
+    if low == high:
+        raise ValueError(
+            f"every training label of {data.name!r} is class {int(low)}: a classifier needs "
+            "examples of at least two classes to learn anything; use more (or other) data"
+        )
 
 
 def check_model(model: nn.Module, data: Dataset) -> None:
@@ -148,6 +192,11 @@ def check_model(model: nn.Module, data: Dataset) -> None:
     finally:
         model.train(was_training)
     k = data.num_classes
+    if k < 2:
+        raise ValueError(
+            f"{data.name!r} names {k} class(es) ({data.classes!r}); a classifier needs at "
+            "least 2: give the Dataset one name per class"
+        )
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (x.shape[0], k):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)
         raise ValueError(

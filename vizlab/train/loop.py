@@ -37,7 +37,13 @@ from vizlab.train.accel import (
     to_channels_last,
 )
 from vizlab.train.callbacks import EarlyStopping, FitState, as_callbacks, notify
-from vizlab.train.checks import check_arguments, check_data, check_model, resolve_data
+from vizlab.train.checks import (
+    check_arguments,
+    check_data,
+    check_layout,
+    check_model,
+    resolve_data,
+)
 from vizlab.train.history import History
 from vizlab.train.optim import decay_parameters, make_optimizer, penalty
 
@@ -110,7 +116,11 @@ def fit(
         raising; a stop event ends it with ``stopped=True``.
 
     Raises:
-        ValueError, TypeError: for bad arguments, data or model, before any training.
+        ValueError, TypeError: for bad arguments, data or model, before any training:
+            images that are not (N, C, H, W) float32, NaN/inf pixels, an empty training
+            split, training labels of a single class (nothing to learn: the accuracy would
+            read 100%), labels outside ``[0, num_classes)``, a model whose logits do not
+            fit the data.
 
     Shape:
         data.train.x: (N, C, H, W); data.train.y: (N,) int64; model(x): (B, K)
@@ -119,11 +129,12 @@ def fit(
     check_arguments(
         model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
         weight_decay=weight_decay, l2=l2, l1=l1, momentum=momentum, augment=augment,
-        stop=stop, eval_batch_size=eval_batch_size, log_every=log_every,
+        stop=stop, eval_batch_size=eval_batch_size, log_every=log_every, seed=seed,
     )  # fmt: skip
     stopper = EarlyStopping.coerce(early_stopping)
     callbacks = as_callbacks(callbacks)
     data = resolve_data(data)
+    check_layout(data)
 
     # ---- 2. device, threads and seeds ---------------------------------------------------
     device = resolve_device(device)

@@ -23,8 +23,8 @@ from torch import nn
 
 from vizlab.data.dataset import Dataset
 from vizlab.device import resolve_device
-from vizlab.train.callbacks import as_callbacks, notify
-from vizlab.train.checks import resolve_data
+from vizlab.train.callbacks import EarlyStopping, as_callbacks, notify
+from vizlab.train.checks import check_arguments, resolve_data
 from vizlab.train.executor import (
     COLUMNS,
     CellResult,
@@ -183,10 +183,12 @@ def sweep(
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"reps must be a positive int, got {reps!r}")
     grid = _check_grid(grid)
+    _check_build_takes(build, grid)
     allowed = set(inspect.signature(fit).parameters) - set(_OWN_ARGS)
     unknown = sorted(set(fit_kwargs) - allowed)
     if unknown:
         raise TypeError(f"unknown fit arguments {unknown}; fit accepts {sorted(allowed)}")
+    _check_fit_kwargs(fit_kwargs, seed)
     if watch_factory is not None and not callable(watch_factory):
         raise TypeError(f"watch_factory must be a callable model -> probe, got {watch_factory!r}")
     if executor is not None:
@@ -286,9 +288,63 @@ def _run_on(
             future.cancel()  # no-op for finished ones; drops queued runs after a stop
 
 
+def _check_fit_kwargs(fit_kwargs: dict[str, Any], seed: Any) -> None:
+    """Check the fit arguments shared by every run once, before the first run.
+
+    They do not depend on the cell, so a bad one (``lr=0``) would fail every run alike;
+    better one clear error now than a table of identical failed rows.
+    """
+    args = {
+        name: p.default
+        for name, p in inspect.signature(fit).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    args.update(fit_kwargs)
+    check_arguments(
+        model=nn.Module(), epochs=args["epochs"], batch_size=args["batch_size"],
+        optimizer=args["optimizer"], lr=args["lr"], weight_decay=args["weight_decay"],
+        l2=args["l2"], l1=args["l1"], momentum=args["momentum"], augment=args["augment"],
+        stop=None, eval_batch_size=args["eval_batch_size"], log_every=args["log_every"],
+        seed=seed,
+    )  # fmt: skip
+    EarlyStopping.coerce(args["early_stopping"])
+
+
+def _check_build_takes(build: Callable[..., Any], grid: dict[str, list]) -> None:
+    """Every grid name must be a keyword of ``build``, and ``build``'s required
+    parameters must all come from the grid (checked before the first run)."""
+    try:
+        params = inspect.signature(build).parameters
+    except (TypeError, ValueError):  # no signature (some builtins): trust the caller
+        return
+    kinds = inspect.Parameter
+    takes = [
+        n for n, p in params.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+    ]
+    if not any(p.kind is kinds.VAR_KEYWORD for p in params.values()):
+        unknown = [name for name in grid if name not in takes]
+        if unknown:
+            raise TypeError(
+                f"grid names {unknown} are not parameters of build, which takes "
+                f"{takes or 'no keyword arguments'}; rename the grid keys to build's parameters"
+            )
+    missing = [n for n in takes if params[n].default is kinds.empty and n not in grid]
+    if missing:
+        raise TypeError(
+            f"build needs {missing} but the grid does not give them; add them to the grid, "
+            f"e.g. {{{missing[0]!r}: [...]}}, or give build a default"
+        )
+
+
 def _check_grid(grid: Any) -> dict[str, list]:
     if not isinstance(grid, dict):
         raise TypeError(f"grid must be a dict name -> list of values, got {type(grid).__name__}")
+    if not grid:
+        raise ValueError(
+            "grid is empty: give at least one build argument and its values, e.g. "
+            "{'width': [8, 16]}; to repeat one configuration, use a one-value list such as "
+            "{'width': [16]} with reps=..."
+        )
     out: dict[str, list] = {}
     for name, values in grid.items():
         if not isinstance(name, str):
