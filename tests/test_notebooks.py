@@ -28,7 +28,10 @@ def test_committed_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_runs_top_to_bottom(path):
+def test_runs_top_to_bottom(path, monkeypatch):
+    # The kernel inherits this: one torch thread, as in the rest of the suite (tiny models
+    # gain nothing from a second thread, and a busy machine makes it spin).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(path, as_version=4)
@@ -44,3 +47,13 @@ def test_runs_top_to_bottom(path):
         if out.get("output_type") == "error"
     ]
     assert errors == []
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    blind = [
+        out["data"]["text/plain"][:60]
+        for out in outputs
+        if "data" in out
+        and str(out["data"].get("text/plain", "")).startswith("<Figure")
+        and "image/png" not in out["data"]
+    ]
+    assert blind == [], "figures shown as text instead of pictures"
+    assert any("image/png" in out.get("data", {}) for out in outputs), "no picture at all"
