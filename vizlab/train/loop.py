@@ -121,6 +121,7 @@ def fit(
             split, training labels of a single class (nothing to learn: the accuracy would
             read 100%), labels outside ``[0, num_classes)``, a model whose logits do not
             fit the data.
+        MemoryError: the device ran out of memory; the message suggests a smaller batch.
 
     Shape:
         data.train.x: (N, C, H, W); data.train.y: (N,) int64; model(x): (B, K)
@@ -272,6 +273,17 @@ def fit(
         history.images_per_s = images / train_seconds if train_seconds > 0 else 0.0
         history.seconds = time.perf_counter() - started
         notify(callbacks, "on_fit_end", state)
+    except torch.OutOfMemoryError as err:
+        # Say what to change instead of a page of allocator statistics, and give the memory
+        # back so the next (smaller) run in the same kernel can start.
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise MemoryError(
+            f"{device} ran out of memory at step {state.step + 1} with batch_size="
+            f"{batch_size} (eval_batch_size={eval_batch_size}): try batch_size="
+            f"{max(1, batch_size // 2)}, a smaller eval_batch_size or a smaller model"
+        ) from err
     finally:
         if attached_here:
             watch.close()
