@@ -1,12 +1,13 @@
 """``vizlab app TOPIC`` in a real browser: Voila serves one panel as a standalone page.
 
-The page must train once, survive a reload (a fresh kernel and a fresh panel), and serve
-five visitors at once, each with a working panel of their own.
+The page must train once, survive a reload (a fresh kernel and a fresh panel) and the death
+of its kernel, and serve five visitors at once, each with a working panel of their own.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,17 @@ def open_panel(page, url: str) -> None:
     page.wait_for_selector(".vizlab-panel .vizlab-status", timeout=180_000)
 
 
+def kernel_pids(server_pid: int) -> list[int]:
+    return list(_kernels(server_pid))
+
+
 def kernel_rss_mib(server_pid: int) -> list[float]:
     """Resident memory (MiB) of each kernel process under the app's server process."""
+    return list(_kernels(server_pid).values())
+
+
+def _kernels(server_pid: int) -> dict[int, float]:
+    """``{pid: resident MiB}`` of the kernel processes under the app's server process."""
     parent, rss, cmdline = {}, {}, {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -52,7 +62,7 @@ def kernel_rss_mib(server_pid: int) -> list[float]:
                 return True
         return False
 
-    return [rss[p] for p in rss if b"ipykernel" in cmdline[p] and under_server(p)]
+    return {p: rss[p] for p in rss if b"ipykernel" in cmdline[p] and under_server(p)}
 
 
 def test_app_trains_survives_reload_and_serves_five():
@@ -66,6 +76,12 @@ def test_app_trains_survives_reload_and_serves_five():
         page.screenshot(path=str(ARTIFACTS / "app-live.png"), full_page=True)
 
         page.reload()  # a new kernel, a new panel: still works
+        open_panel(page, url)
+        assert train_and_wait(page).startswith("done")
+
+        for pid in kernel_pids(proc.pid):  # the kernels die (a crash, an admin, OOM) ...
+            os.kill(pid, signal.SIGKILL)
+        page.reload()  # ... and the next page load gets a fresh, working one
         open_panel(page, url)
         assert train_and_wait(page).startswith("done")
 
