@@ -6,34 +6,20 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 from vizlab import experiments
-from vizlab.device import configure_threads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def single_thread():
-    """The module-scoped runs start before the function-scoped ``one_thread`` fixture, and
-    the first ``fit`` of a process sets torch's thread count once: configure it first, then
-    hold one thread for the module's runs."""
-    configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def gallery(single_thread):
+def gallery():
     return experiments.run("augmentation_gallery", scale="quick", n=3, m=12)
 
 
 @pytest.fixture(scope="module")
-def effect(single_thread):
+def effect():
     return experiments.run("augmentation_effect", scale="quick", device="cpu")
 
 

@@ -11,42 +11,28 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 from vizlab import experiments
-from vizlab.device import configure_threads
 from vizlab.experiments.depth import CHANCE_MARGIN, is_stuck
 from vizlab.models import vgg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _one_thread_run(topic: str, **kwargs):
-    """Run a topic on one thread: module fixtures start before the function-scoped
-    ``one_thread`` fixture, and the first ``fit`` of a process sets torch's thread count."""
-    configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return experiments.run(topic, scale="quick", **kwargs)
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def grid():
-    return _one_thread_run("depth_grid", seed=0)
+    return experiments.run("depth_grid", scale="quick", seed=0)
 
 
 @pytest.fixture(scope="module")
 def sizes():
-    return _one_thread_run("spatial_sizes", seed=0)
+    return experiments.run("spatial_sizes", scale="quick", seed=0)
 
 
 @pytest.fixture(scope="module")
 def growth():
-    return _one_thread_run("param_growth")
+    return experiments.run("param_growth", scale="quick")
 
 
 def _cell(numbers, blocks, convs):

@@ -12,22 +12,13 @@ import torch
 from matplotlib.figure import Figure
 
 from vizlab import experiments
-from vizlab.device import configure_threads
 from vizlab.experiments import dropout as section
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(topic: str):
-    # Module fixtures run before the function-scoped one_thread fixture, and fit's one-time
-    # thread setup would raise the count to all cores: do that setup now, then run on one.
-    configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return experiments.run(topic, scale="quick", device="cpu")
-    finally:
-        torch.set_num_threads(before)
+    return experiments.run(topic, scale="quick", device="cpu")
 
 
 @pytest.fixture(scope="module")

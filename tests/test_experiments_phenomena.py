@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 from small_data import digits_dataset
 
 from vizlab import experiments
-from vizlab.device import configure_threads
 from vizlab.experiments.phenomena import EpochEval, corrupt_labels
 from vizlab.models import mlp
 from vizlab.train import evaluate, fit
@@ -20,24 +19,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def single_thread():
-    """The module-scoped runs start before the function-scoped ``one_thread`` fixture, and
-    the first ``fit`` of a process sets torch's thread count once: configure it first, then
-    hold one thread for the module's runs."""
-    configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def over(single_thread):
+def over():
     return experiments.run("overfitting", scale="quick", device="cpu")
 
 
 @pytest.fixture(scope="module")
-def rand(single_thread):
+def rand():
     return experiments.run("random_labels", scale="quick", device="cpu")
 
 
@@ -136,7 +123,7 @@ def test_stop_before_start_returns_partial_result():
 
 
 @pytest.fixture(scope="module")
-def dd(single_thread):
+def dd():
     return experiments.run("double_descent", scale="quick", device="cpu")
 
 

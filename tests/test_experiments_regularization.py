@@ -13,7 +13,6 @@ from small_data import digits_dataset
 from torch import nn
 
 from vizlab import experiments
-from vizlab.device import configure_threads
 from vizlab.experiments.regularization import (
     EXACT_ZERO,
     ReparamLinear,
@@ -31,14 +30,8 @@ TOPICS = ("early_stopping", "l2_sweep", "weight_decay", "sparsity")
 
 @pytest.fixture(scope="module")
 def results():
-    """Every topic of the section, run once on the CPU with one thread."""
-    before = torch.get_num_threads()
-    configure_threads()  # the first fit of a process would otherwise reset the threads
-    torch.set_num_threads(1)
-    try:
-        yield {name: experiments.run(name, scale="quick", device="cpu") for name in TOPICS}
-    finally:
-        torch.set_num_threads(before)
+    """Every topic of the section, run once on the CPU."""
+    return {name: experiments.run(name, scale="quick", device="cpu") for name in TOPICS}
 
 
 def _check_result(result, topic: str) -> None:

@@ -22,7 +22,6 @@ TOPICS = ("degradation", "gradient_split", "branch_ratio", "lesion")
 
 
 def _run(topic: str, **kwargs):
-    torch.set_num_threads(1)  # module fixtures run before the function-scoped one_thread
     return experiments.run(topic, scale="quick", device="cpu", **kwargs)
 
 

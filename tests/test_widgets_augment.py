@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
 from vizlab.augment import CutMix, MixUp, RandAugment  # noqa: E402
-from vizlab.device import configure_threads  # noqa: E402
 from widgets.augment import OP_NAMES, AugmentPanel, make_op  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PNG = b"\x89PNG"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads_set_up():
-    """Run fit's one-time thread setup now, so it does not undo one_thread in the first run."""
-    configure_threads()
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -100,13 +86,13 @@ def test_changing_a_training_control_restarts_once(panel):
     panel.controls["epochs"].value = 1
     assert first.finished.is_set() and first.status == "stopped"
     assert panel.runs_started == 3
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     runs = panel.runs_started
     panel.controls["magnitude"].value = 0.3  # a gallery control does not restart training
     assert panel.runs_started == runs
     assert panel.wait(120)
     assert panel.run.status == "done" and panel.run.history.epochs == [1]
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_bad_setting_is_shown_and_panel_recovers(panel):

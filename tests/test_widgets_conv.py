@@ -3,11 +3,10 @@ draws from the live model, restarts leave one run, bad settings are shown in pla
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
@@ -15,12 +14,6 @@ from vizlab.experiments.conv import computed_field, rf_geometry  # noqa: E402
 from widgets.conv import ArchitecturePanel, ConvPanel, conv_net  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -96,20 +89,20 @@ def _restart_and_bad_setting(p):
     first = p.train()
     p.controls["kernel"].value = 5
     assert first.finished.is_set() and first.status == "stopped"
-    assert _runs_alive() <= 1 and p.runs_started == 2
+    assert runs_alive() <= 1 and p.runs_started == 2
     p.stop()
-    assert p.wait(60) and _runs_alive() == 0
+    assert p.wait(60) and runs_alive() == 0
     p.controls["kernel"].value = 7
     p.controls["padding"].value = 0
     p.controls["stride"].value = 3
     p.controls["blocks"].value = 3
     assert "7x7 kernel" in p.error_text and "padding 0" in p.error_text
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
     p.controls["blocks"].value = 1
     p.controls["epochs"].value = 1
     assert p.train() is not None and p.error_text == ""
     assert p.wait(120) and p.run.status == "done"
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_architecture_summary_matches_model(arch_panel):
@@ -146,7 +139,7 @@ def test_architecture_restart_and_bad_setting(arch_panel):
     first = p.train()
     p.controls["family"].value = "lenet"
     assert first.finished.is_set() and first.status == "stopped"
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     p.stop()
     assert p.wait(60)
     p.controls["family"].value = "mlp"  # the trained model's pictures stay; no mismatch
@@ -159,4 +152,4 @@ def test_architecture_restart_and_bad_setting(arch_panel):
     p.controls["epochs"].value = 1
     assert p.train() is not None
     assert p.wait(120) and p.run.status == "done" and p.error_text == ""
-    assert _runs_alive() == 0
+    assert runs_alive() == 0

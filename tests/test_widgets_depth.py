@@ -4,24 +4,16 @@ cell with distinct seeds, too many blocks is a message (never a crash), restarts
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
-from vizlab.device import configure_threads  # noqa: E402
 from vizlab.models import vgg  # noqa: E402
 from widgets.depth import DepthPanel  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-configure_threads()  # now, so the first fit does not raise the thread count one_thread sets
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -118,15 +110,15 @@ def test_control_change_mid_run_restarts_once(panel):
     panel.controls["width"].value = 8
     second = panel.run
     assert second is not first and first.finished.is_set()
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     panel.controls["residual"].value = True
     third = panel.run
     assert third is not second and second.finished.is_set()
-    assert _runs_alive() == 1
+    assert runs_alive() == 1
     panel.stop()
     assert panel.wait(30)
     assert panel.run is third and panel.model.features.block1.residual is not None
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_bad_constructor_values_are_refused():

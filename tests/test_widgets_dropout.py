@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
-from vizlab.device import configure_threads  # noqa: E402
 from vizlab.nn import DropConnectLinear, Dropout  # noqa: E402
 from widgets.dropout import DropoutPanel  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads_set_up():
-    """Run fit's one-time thread setup now, so it does not undo one_thread in the first run."""
-    configure_threads()
-
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -117,10 +102,10 @@ def test_changing_a_control_restarts_once(panel):
     panel.controls["epochs"].value = 1
     assert first.finished.is_set() and first.status == "stopped"
     assert panel.runs_started == 3
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     assert panel.wait(60)
     assert panel.run.status == "done" and panel.run.history.epochs == [1]
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_bad_setting_is_shown_and_panel_recovers(panel):

@@ -3,10 +3,9 @@ statistics, restarts keep one run, bad choices are explained in place."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
@@ -14,12 +13,6 @@ from vizlab.nn import Norm  # noqa: E402
 from widgets.normalization import NormPanel  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -99,15 +92,15 @@ def test_control_change_mid_run_restarts_once(panel):
     second = panel.run
     assert second is not first
     assert first.finished.is_set()
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     panel.choose("CHW")  # four checkboxes change, one restart
     third = panel.run
     assert third is not second and second.finished.is_set()
-    assert _runs_alive() == 1
+    assert runs_alive() == 1
     panel.stop()
     assert panel.wait(30)
     assert panel.run is third and third.history.config["batch_size"] == 8
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 @pytest.mark.slow

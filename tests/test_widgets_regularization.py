@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
@@ -13,12 +12,6 @@ from vizlab.experiments.regularization import ReparamLinear, layer_weights  # no
 from widgets.regularization import RegularizationPanel  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -86,10 +79,10 @@ def test_changing_a_control_restarts_once(panel):
     panel.controls["epochs"].value = 1
     assert first.finished.is_set() and first.status == "stopped"
     assert panel.runs_started == 3
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     assert panel.wait(60)
     assert panel.run.status == "done" and panel.run.history.epochs == [1]
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_bad_settings_are_shown_and_panel_recovers(panel):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from panel_checks import PNG, runs_alive
 
 pytest.importorskip("ipywidgets")
 
@@ -12,12 +11,6 @@ from vizlab.experiments.residual import blocks_of  # noqa: E402
 from widgets.residual import ResidualPanel  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PNG = b"\x89PNG"
-
-
-def _runs_alive() -> int:
-    return sum(t.name == "vizlab-run" and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -81,11 +74,11 @@ def test_changing_a_control_restarts_once(panel):
     panel.controls["epochs"].value = 1
     assert first.finished.is_set() and first.status == "stopped"
     assert panel.runs_started == 3
-    assert _runs_alive() <= 1
+    assert runs_alive() <= 1
     assert panel.wait(90)
     assert panel.run.status == "done" and panel.run.history.epochs == [1]
     assert panel.twin.history.epochs == [1]
-    assert _runs_alive() == 0
+    assert runs_alive() == 0
 
 
 def test_stop_is_prompt(panel):
