@@ -19,6 +19,8 @@ from widgets import LivePanel  # noqa: E402
 
 
 def test_50_rapid_control_changes_leave_one_run_no_hooks_flat_memory(capsys):
+    for leftover in run_threads():  # runs of earlier tests still winding down
+        leftover.join(30)
     model = models.vgg(blocks=2, convs=1, width=8, in_channels=1, input_size=(8, 8))
     panel = LivePanel(model, digits_dataset(256, 64, 64), epochs=30, refresh=0.05)
     try:

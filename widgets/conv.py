@@ -498,7 +498,7 @@ class ArchitecturePanel(Panel):
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()
         if self.watch is not None:
-            records = self.watch.records()
+            records = self.new_records(self.watch)
             self.grad_view.update(records)
             out["grad_flow"] = self.grad_view.png()
             if self.first_act is not None:

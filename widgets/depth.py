@@ -210,7 +210,7 @@ class DepthPanel(Panel):
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()
         if self.watch is not None:
-            self.flow_view.update(self.watch.records())
+            self.flow_view.update(self.new_records(self.watch))
             out["grad_flow"] = self.flow_renderer.png()
         if self.cell_log is not None:
             cells = list(self.cell_log.cells)

@@ -183,7 +183,7 @@ class DropoutPanel(Panel):
     def render(self) -> dict[str, bytes | Figure]:
         out: dict[str, bytes | Figure] = {}
         if self.watch is not None:
-            self.mask_view.update(self.watch.records())
+            self.mask_view.update(self.new_records(self.watch))
             out["mask"] = self.mask_view.png()
         if self.rate_log is not None:
             self.rate_view.update(self.rate_log)

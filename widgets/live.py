@@ -91,7 +91,7 @@ class LivePanel(Panel):
         data = self.data if isinstance(self.data, Dataset) else cached_dataset(self.data)
         self.model.load_state_dict(self._initial)
         self.watch = watch(self.model, layers=self.layers, every=self.every)
-        self.dashboard = Dashboard(self.views)
+        self.dashboard = None  # built by the first render, off the path of a restart
         c = self.controls
         return Run(
             fit,
@@ -112,7 +112,9 @@ class LivePanel(Panel):
         curves = None
         if history is not None:
             curves = {**history.snapshot(), "best_epoch": history.best_epoch}
-        self.dashboard.update(self.watch.records(), curves)
+        if self.dashboard is None:
+            self.dashboard = Dashboard(self.views)
+        self.dashboard.update(self.new_records(self.watch), curves)
         return {"dashboard": self.dashboard.png()}
 
     def reset_views(self) -> None:

@@ -229,12 +229,13 @@ class NormPanel(Panel):
 
     def render(self) -> dict[str, bytes | Figure]:
         out: dict[str, bytes | Figure] = {}
-        records = self.watch.records() if self.watch is not None else []
+        records = self.new_records(self.watch) if self.watch is not None else []
         for view in self.stat_views:
             view.update(records)
         out["stats"] = self.stats_renderer.png()  # empty, titled "no norm layer", without one
         if self.run is not None and self.run.finished.is_set():
-            out["details"] = plots.norm_stats(records, layer=self.layer or None)
+            everything = self.watch.records() if self.watch is not None else []
+            out["details"] = plots.norm_stats(everything, layer=self.layer or None)
         history = self.run.history if self.run is not None else None
         if history is not None:
             snap = {**history.snapshot(), "best_epoch": history.best_epoch}

@@ -232,7 +232,7 @@ class ResidualPanel(Panel):
             self.acc_view.update({k: (s["epochs"], s["val_acc"]) for k, s in snaps.items()})
             out["loss"] = self.loss_renderer.png()
         if self.watch is not None:
-            self.split_view.update(self.watch.records())
+            self.split_view.update(self.new_records(self.watch))
             out["split"] = self.split_view.png()
         return out
 

@@ -123,6 +123,11 @@ class Renderer:
         finally:
             self._ours = False
         self._foreign = False
+        if self.fig.get_layout_engine() is not None and self.full_draws == 1:
+            # The first draw placed the axes; keep them there. Re-running the constrained
+            # layout on every later full draw (an axis grew) took 2/3 of its time, and axes
+            # that shift while a learner watches are worse than a tick label near the edge.
+            self.fig.set_layout_engine("none")
         self._size = self.canvas.get_width_height()
         self._backgrounds = {
             id(v.ax): self.canvas.copy_from_bbox(_margin(v.ax)) for v in self.views

@@ -31,13 +31,14 @@ class Readout:
     step: int
     attached: bool
 
-    def records(self) -> list[Record]:
+    def records(self, since: int | None = None) -> list[Record]:
         """Every recorded row ``(step, layer, kind, stat, value)``, sorted by step.
 
         Includes the fixed histogram ranges (stats ``hist_range`` and
         ``weight_hist_range``) and meta rows ``(step, "", "meta", "thinned", factor)``.
+        ``since=step`` gives only the rows of later steps (what a live view has not seen).
         """
-        return self._store.records()
+        return self._store.records(since)
 
     def series(
         self, layer: str, stat: str, kind: str | None = None

@@ -17,6 +17,7 @@ every access goes through one lock, and nothing here touches a device.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -107,15 +108,20 @@ class Store:
         with self._lock:
             return list(self._thinning)
 
-    def records(self) -> list[Record]:
-        """All rows, meta rows included, sorted by step (stable within a step)."""
+    def records(self, since: int | None = None) -> list[Record]:
+        """All rows, meta rows included, sorted by step (stable within a step).
+
+        With ``since``, only rows of later steps: a live view refreshing twice a second
+        reads what is new instead of the whole run again (each series is sorted by step,
+        so finding where the new part starts is a bisection, not a scan).
+        """
         with self._lock:
-            rows = [
-                Record(step, layer, kind, stat, value)
-                for (layer, kind, stat), series in self._series.items()
-                for step, value in zip(series.steps, series.values)
-            ]
-            rows += self._meta
+            rows = []
+            for (layer, kind, stat), series in self._series.items():
+                start = 0 if since is None else bisect.bisect_right(series.steps, since)
+                steps, values = series.steps[start:], series.values[start:]
+                rows += [Record(t, layer, kind, stat, v) for t, v in zip(steps, values)]
+            rows += [r for r in self._meta if since is None or r.step > since]
         rows.sort(key=lambda r: r.step)
         return rows
 

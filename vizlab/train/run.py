@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from vizlab.train.callbacks import as_callbacks
 
 __all__ = ["Run", "EVENTS", "STATUSES"]
@@ -72,6 +74,11 @@ class Run:
         self.history: Any = None
         self.progress = 0.0
         self.listener_errors: list[BaseException] = []
+        # torch intra-op threads while this run trains (None: leave torch's setting alone).
+        # Each OpenMP parallel region started from a thread other than the main one pays a
+        # fixed cost (about 0.2 ms per convolution on a 2-core CPU), which dominates the
+        # small teaching nets; panels set 1 on a CPU (see benchmarks/panel_throughput.py).
+        self.threads: int | None = None
 
     # ---- control ----------------------------------------------------------------------
     def on(self, event: str, fn: Callable[[Any], Any]) -> Run:
@@ -126,6 +133,9 @@ class Run:
     # ---- the thread -------------------------------------------------------------------
     def _main(self) -> None:
         callbacks = [*self._user_callbacks, _Bridge(self)]
+        threads_before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         try:
             result = self.target(*self.args, stop=self._stop, callbacks=callbacks, **self.kwargs)
         except BaseException as err:  # reported through .error, never lost
@@ -141,6 +151,8 @@ class Run:
                 self.progress = 1.0
             self._emit("done", self)
         finally:
+            if self.threads is not None:
+                torch.set_num_threads(threads_before)
             self.finished.set()
 
     def _final_status(self, result: Any) -> str:
