@@ -68,7 +68,9 @@ def test_channels_last_computes_what_the_default_layout_computes():
     conv = model[4].weight  # (16, 8, 3, 3): with 8 input channels the layouts differ
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     torch.testing.assert_close(fast.loss, plain.loss, rtol=1e-4, atol=1e-5)
-    assert fast.val_acc == pytest.approx(plain.val_acc, abs=1 / 64)
+    # The validation loss, not the accuracy: the layouts sum in different orders, and an
+    # example whose two best logits nearly tie may flip its argmax (seen: 2 of 64).
+    torch.testing.assert_close(fast.val_loss, plain.val_loss, rtol=1e-3, atol=1e-4)
 
 
 def test_bf16_autocast_trains_and_keeps_parameters_and_norm_statistics_in_float32():
