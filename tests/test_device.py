@@ -34,7 +34,7 @@ def test_cuda_without_gpu_says_what_to_use():
 
 def test_usable_cpus_respects_affinity():
     n = usable_cpus()
-    assert 1 <= n <= (os.cpu_count() or 1)
+    assert n >= 1 and n <= (os.cpu_count() or 1)
     if hasattr(os, "sched_getaffinity"):
         assert n <= len(os.sched_getaffinity(0))
 
