@@ -102,9 +102,16 @@ def restart_latency(data, repeats: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=SETTINGS["epochs"],
+        help="epochs per run; a short run is dominated by the panel's one-off first draw",
+    )
     parser.add_argument("--quick", action="store_true", help="one round, write nothing")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
+    SETTINGS["epochs"] = args.epochs
     data = load("digits")
     headless(data)  # warm-up: first-call costs (allocator, kernels) out of the timings
     plain, watched, panel, updates, firsts = [], [], [], [], []
@@ -151,7 +158,7 @@ def main() -> None:
         f"{rounds} interleaved rounds of {SETTINGS['epochs']} epochs each; "
         "`python benchmarks/panel_throughput.py`.\n\n" + machine_info()
     )
-    write_section(TITLE, body)
+    write_section(f"{TITLE} ({SETTINGS['epochs']}-epoch runs)", body)
 
 
 if __name__ == "__main__":
