@@ -310,6 +310,13 @@ class Panel(W.VBox):
                 image.value = png
                 image.layout.display = None  # hidden while empty: no broken-image icon
 
+    def history_data(self) -> dict[str, Any] | None:
+        """The current run's history as the curve views take it (``None`` before a run)."""
+        history = self.run.history if self.run is not None else None
+        if history is None:
+            return None
+        return {**history.snapshot(), "best_epoch": history.best_epoch}
+
     def new_records(self, watch: Any) -> list:
         """The rows ``watch`` recorded since this panel last asked (all of them the first
         time), so a refresh costs what is new, not the whole run again."""

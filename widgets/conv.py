@@ -300,9 +300,8 @@ class ConvPanel(Panel):
 
     def render(self) -> dict[str, bytes | Figure]:
         out: dict[str, bytes | Figure] = {}
-        history = self.run.history if self.run is not None else None
-        if history is not None:
-            snap = {**history.snapshot(), "best_epoch": history.best_epoch}
+        snap = self.history_data()
+        if snap is not None:
             for view in self.curves:
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()
@@ -491,9 +490,8 @@ class ArchitecturePanel(Panel):
 
     def render(self) -> dict[str, bytes | Figure]:
         out: dict[str, bytes | Figure] = {}
-        history = self.run.history if self.run is not None else None
-        if history is not None:
-            snap = {**history.snapshot(), "best_epoch": history.best_epoch}
+        snap = self.history_data()
+        if snap is not None:
             for view in self.curves:
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()

@@ -188,9 +188,8 @@ class DropoutPanel(Panel):
         if self.rate_log is not None:
             self.rate_view.update(self.rate_log)
             out["rate"] = self.rate_view.png()
-        history = self.run.history if self.run is not None else None
-        if history is not None:
-            snap = {**history.snapshot(), "best_epoch": history.best_epoch}
+        snap = self.history_data()
+        if snap is not None:
             for view in self.curves:
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()

@@ -108,13 +108,9 @@ class LivePanel(Panel):
         )
 
     def render(self) -> dict[str, bytes]:
-        history = self.run.history if self.run is not None else None
-        curves = None
-        if history is not None:
-            curves = {**history.snapshot(), "best_epoch": history.best_epoch}
         if self.dashboard is None:
             self.dashboard = Dashboard(self.views)
-        self.dashboard.update(self.new_records(self.watch), curves)
+        self.dashboard.update(self.new_records(self.watch), self.history_data())
         return {"dashboard": self.dashboard.png()}
 
     def reset_views(self) -> None:

@@ -236,9 +236,8 @@ class NormPanel(Panel):
         if self.run is not None and self.run.finished.is_set():
             everything = self.watch.records() if self.watch is not None else []
             out["details"] = plots.norm_stats(everything, layer=self.layer or None)
-        history = self.run.history if self.run is not None else None
-        if history is not None:
-            snap = {**history.snapshot(), "best_epoch": history.best_epoch}
+        snap = self.history_data()
+        if snap is not None:
             for view in self.curve_views:
                 view.update(snap)
             out["curves"] = self.curves_renderer.png()

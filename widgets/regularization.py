@@ -184,7 +184,7 @@ class RegularizationPanel(Panel):
             if finished:  # the whole story: best, stop and restored epochs marked
                 out["curves"] = curves(history.as_dict(), figsize=(10.0, 4.0))
             else:
-                snap = {**history.snapshot(), "best_epoch": history.best_epoch}
+                snap = self.history_data()
                 for view in self.curve_views:
                     view.update(snap)
                 out["curves"] = self.curves_renderer.png()
