@@ -137,7 +137,7 @@ def test_large_activation_histogram_uses_an_honest_strided_sample() -> None:
 
 def test_sampled_statistics_are_within_their_standard_error_of_the_full_tensor() -> None:
     # A realistic activation: conv -> batch norm -> ReLU on a batch of 32 RGB 32x32 images,
-    # 524,288 elements, of which the watch samples about 16,000.
+    # 524,288 elements, of which the watch samples about 4,000.
     torch.manual_seed(3)
     model = nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1),
@@ -152,7 +152,7 @@ def test_sampled_statistics_are_within_their_standard_error_of_the_full_tensor()
         t = cap.out[layer].double()
         stride = sample_stride(t.numel(), t.numel() // t.shape[0])
         n = len(range(0, t.numel(), stride))
-        assert 10_000 <= n <= HIST_SAMPLE < t.numel()
+        assert 3_000 <= n <= HIST_SAMPLE < t.numel()
         sigma, zeros = t.std(correction=0).item(), (t == 0).double().mean().item()
         # 4 standard errors of n independent draws (the docstring of stats.py)
         assert abs(latest(w, layer, "mean") - t.mean().item()) <= 4 * sigma / math.sqrt(n)

@@ -28,12 +28,7 @@ from torch.utils.hooks import RemovableHandle
 
 from vizlab.nn import Norm, Residual
 from vizlab.probes.context import Context
-from vizlab.probes.decode import (
-    decode_mask,
-    decode_residual_grad,
-    decode_residual_var,
-    decode_split,
-)
+from vizlab.probes.decode import decode_mask, decode_residual_grad, decode_residual_var
 from vizlab.probes.norms import batch_stats, channel_view, is_norm, norm_params, stat_layout
 from vizlab.probes.select import has_mask_tap
 from vizlab.probes.stats import (
@@ -125,11 +120,12 @@ class LayerProbe:
         if y is None or not y.is_floating_point() or y.numel() == 0:
             return
         step = ctx.step
-        with torch.no_grad():
-            if self.acts:
-                self._record_activation(step, y)
-            if self.norm and args and isinstance(args[0], torch.Tensor):
-                self._record_norm(step, module, args[0])
+        if self.acts or self.norm:
+            with torch.no_grad():
+                if self.acts:
+                    self._record_activation(step, y)
+                if self.norm and args and isinstance(args[0], torch.Tensor):
+                    self._record_norm(step, module, args[0])
         if self.act_grads and y.requires_grad:
             shared = ctx.grad_layers.get(id(y))
             if shared is not None and shared[0] is y:
@@ -137,24 +133,22 @@ class LayerProbe:
             else:
                 names = [self.name]
                 ctx.grad_layers[id(y)] = (y, names)
-                hook = functools.partial(_on_act_grad, ctx, names)
+                hook = functools.partial(_on_act_grad, ctx, names, step)
                 ctx.tensor_handles.append(y.register_hook(hook))
 
     def _record_activation(self, step: int, y: torch.Tensor) -> None:
         ctx = self.ctx
-        x = y.detach()
-        sample = strided_sample(x)
         if self.binning is None:
-            self.hist_range = lo, hi = first_range(sample, self.bounds)
+            self.hist_range = lo, hi = first_range(strided_sample(y.detach()), self.bounds)
             self.binning = (lo, hi, *float32_range(lo, hi))
             ctx.add_rows([Record(step, self.name, "activations", "hist_range", np.array((lo, hi)))])
-        key = (id(y), self.hist_range, self.bounds)
-        seen = ctx.summaries.get(key)
-        if seen is not None and seen[0] is y and seen[1] == y._version:
-            at = seen[2]  # the same tensor, unchanged, summarized by another layer
+        how = (self.binning, self.bounds)
+        seen = ctx.summaries.get(id(y))
+        if seen is not None and seen[0] is y and seen[1] == y._version and seen[2] == how:
+            at = seen[3]  # the same tensor, unchanged, summarized by another layer
         else:
-            at = ctx.summarize(sample, self.binning, self.bounds)
-            ctx.summaries[key] = (y, y._version, at)
+            at = ctx.summarize(y, self.binning, self.bounds)
+            ctx.summaries[id(y)] = (y, y._version, how, at)
         ctx.add_activation(self.name, at)
 
     def _record_norm(self, step: int, module: nn.Module, x: torch.Tensor) -> None:
@@ -170,9 +164,8 @@ class LayerProbe:
         for stat, t in norm_params(module).items():
             # running stats have no batch axis; alpha and beta always have channels
             parts.append((stat, _per_channel(t, False, has_c or stat in ("alpha", "beta"))))
-        info = tuple((stat, t.numel()) for stat, t in parts)
-        values = torch.cat([t for _, t in parts])
-        self.ctx.buffer.write(step, self.name, "norms", values, decode_split, info)
+        # queued as references and copied when the forward ends (see Context.add_norm)
+        self.ctx.add_norm(self.name, parts)
 
     def _on_param_grad(self, param: torch.Tensor) -> None:
         # Only a reference: the context measures all of them when the backward pass ends.
@@ -238,9 +231,14 @@ class LayerProbe:
             self.ctx.buffer.write(step, self.name, "residual", values, decode_residual_grad)
 
 
-def _on_act_grad(ctx: Context, names: list[str], grad: torch.Tensor) -> None:
-    """Tensor hook: the norm of the gradient reaching one output, for every layer it is."""
-    ctx.add_act_grad(names, sum_of_squares(grad.detach()))
+def _on_act_grad(ctx: Context, names: list[str], step: int, grad: torch.Tensor) -> None:
+    """Tensor hook: the norm of the gradient reaching one output, for every layer it is.
+
+    Inert outside the backward of the sampled step that registered it: the watch drops
+    its handles at the next forward without removing each hook (the outputs, and their
+    hooks, are usually gone by then; one kept alive by the loop stays harmless)."""
+    if ctx.grad and ctx.step == step:
+        ctx.add_act_grad(names, sum_of_squares(grad.detach()))
 
 
 def _sum_and_squares(x: torch.Tensor) -> torch.Tensor:

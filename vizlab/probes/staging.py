@@ -7,22 +7,23 @@ training thread, between steps), and whenever the watch is flushed or closed. On
 copy is asynchronous: it is decoded at a later step once it has arrived, so training never
 waits for it.
 
-Decoding turns each slot's raw numbers into finished records and merges the per-parameter
-gradient norms of a layer into one norm, ``sqrt(sum of squares)``.
+Decoding turns the raw numbers of a copy into finished series pieces, decoding the slots
+that repeat from step to step together (see ``decode``).
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
-from vizlab.probes.buffer import DeviceBuffer, HostCopy
-from vizlab.probes.store import Record, Store
+from vizlab.probes.buffer import DeviceBuffer, HostCopy, Slot
+from vizlab.probes.store import Piece, Store
 
 __all__ = ["FLUSH_STEPS", "FLUSH_SECONDS", "Staging", "decode"]
 
-FLUSH_STEPS = 8  # sampled steps queued on the device before they are copied to the host
+FLUSH_STEPS = 32  # sampled steps queued on the device before they are copied to the host
 FLUSH_SECONDS = 0.5  # ... or this long since the last copy, whichever comes first
 
 
@@ -44,7 +45,7 @@ class Staging:
         """Decode a pending copy if it has arrived (never waits)."""
         if self._copy is not None and self._copy.ready():
             copy, self._copy = self._copy, None
-            self.store.add(decode(copy))
+            self.store.extend(decode(copy))
 
     def due(self) -> bool:
         """Whether enough sampled steps, or enough time, have piled up for a copy."""
@@ -57,10 +58,10 @@ class Staging:
         copy = self.buffer.take()
         if self._copy is not None:  # an older copy still in flight went first: decode it
             older, self._copy = self._copy, None
-            self.store.add(decode(older))
+            self.store.extend(decode(older))
         if copy is not None:
             if wait or copy.ready():
-                self.store.add(decode(copy))
+                self.store.extend(decode(copy))
             else:
                 self._copy = copy
         self._queued_steps = 0
@@ -72,23 +73,23 @@ class Staging:
         self.buffer = DeviceBuffer(device)
 
 
-def decode(copy: HostCopy) -> list[Record]:
-    """The records held by a finished copy, in step order."""
+def decode(copy: HostCopy) -> list[Piece]:
+    """The series pieces held by a finished copy: ``(steps, layer, kind, stat, column)``.
+
+    Slots that share a layout (the same layer, kind, size, decoder and info: the same probe
+    at different steps) are stacked into one ``(S, size)`` array and decoded together, so
+    the cost per copy depends on the number of distinct slots, not on the number of steps.
+    """
     raw = copy.values()
-    rows: list[Record] = []
-    grad_sq: dict[tuple[int, str], float] = {}  # parts of a layer's parameter-gradient norm
+    groups: dict[tuple, list[Slot]] = {}
     for slot in copy.slots:
-        values = raw[slot.offset : slot.offset + slot.size]
-        found = slot.decode(values, slot.info)
-        if slot.layer:  # a one-layer slot: its decoder gives (stat, value) pairs
-            found = [(slot.layer, stat, value) for stat, value in found]
-        for layer, stat, value in found:
-            if stat == "param_grad_norm":
-                key = (slot.step, layer)
-                grad_sq[key] = grad_sq.get(key, 0.0) + value * value
-            else:
-                rows.append(Record(slot.step, layer, slot.kind, stat, value))
-    for (step, layer), sq in grad_sq.items():
-        rows.append(Record(step, layer, "gradients", "param_grad_norm", sq**0.5))
-    rows.sort(key=lambda r: r.step)
-    return rows
+        key = (slot.layer, slot.kind, slot.size, slot.decode, slot.info)
+        groups.setdefault(key, []).append(slot)
+    pieces: list[Piece] = []
+    for (layer, kind, size, decoder, info), slots in groups.items():
+        starts = np.fromiter((s.offset for s in slots), dtype=np.int64, count=len(slots))
+        values = raw[starts[:, None] + np.arange(size)]  # (S, size)
+        steps = [s.step for s in slots]
+        for name, stat, column in decoder(values, info):
+            pieces.append((steps, name or layer, kind, stat, column))
+    return pieces

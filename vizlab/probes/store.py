@@ -24,9 +24,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Record", "Thinning", "Store"]
+__all__ = ["Record", "Piece", "Thinning", "Store"]
 
 Value = float | np.ndarray
+# A piece of one series from several steps: (steps, layer, kind, stat, column), the column
+# holding one value per step, shape (S,) for numbers and (S, *shape) for arrays.
+Piece = tuple[list[int], str, str, str, np.ndarray]
 
 
 class Record(NamedTuple):
@@ -66,6 +69,10 @@ class _Series:
         self.values = [self.values[i] for i in keep]
 
 
+def _step(pair: tuple[int, Value]) -> int:
+    return pair[0]
+
+
 class Store:
     """Thread-safe series of records keyed by ``(layer, kind, stat)``."""
 
@@ -91,6 +98,33 @@ class Store:
                 longest = max(longest, len(series.steps))
                 if self._newest is None or step > self._newest:
                     self._newest = step
+            if longest > self.max_points:
+                self._thin()
+
+    def extend(self, pieces: Iterable[Piece]) -> None:
+        """Append series pieces (see ``Piece``; steps in order within each) and thin if a
+        series grew too long. This is how decoded copies arrive: a whole column at a time."""
+        with self._lock:
+            longest = 0
+            for steps, layer, kind, stat, column in pieces:
+                series = self._series.get((layer, kind, stat))
+                if series is None:
+                    series = self._series[(layer, kind, stat)] = _Series()
+                # numbers become Python floats; each array gets its own memory, so that
+                # thinning really frees what it drops
+                values = column.tolist() if column.ndim == 1 else [v.copy() for v in column]
+                if series.steps and steps[0] < series.steps[-1]:
+                    # the layout changed within one copy, so its slots were decoded in
+                    # groups: merge by step (a stable sort keeps the order within a step)
+                    pairs = sorted(zip(series.steps + steps, series.values + values), key=_step)
+                    series.steps, series.values = [p[0] for p in pairs], [p[1] for p in pairs]
+                else:
+                    series.steps += steps
+                    series.values += values
+                longest = max(longest, len(series.steps))
+                newest = max(steps)
+                if self._newest is None or newest > self._newest:
+                    self._newest = newest
             if longest > self.max_points:
                 self._thin()
 

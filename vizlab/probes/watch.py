@@ -204,8 +204,7 @@ class Watch(Readout):
         ctx.fwd = ctx.grad = False
         if self._split_probes:
             self._collect_splits(final=True)
-        if ctx.tensor_handles:
-            self._remove_tensor_hooks()
+        ctx.tensor_handles = []  # last step's output hooks: inert now (see _on_act_grad)
         ctx.reset()  # anything left of a step that did not finish
         self._staging.poll()
         if not module.training:

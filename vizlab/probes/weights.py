@@ -5,9 +5,9 @@ at the start of its forward. Measured layer by layer, that is a dozen tiny devic
 per layer; here all layers that live on one device are measured together instead:
 
 - one concatenation of all their weights, flattened;
-- the 2-norm of every parameter in one multi-tensor call (the host combines a layer's
-  parameters into one norm);
-- near-zero counts from one comparison and one cumulative sum, read at each layer's end;
+- every layer's sum of squares and near-zero count in one segment sum: the squares and
+  the near-zero flags laid end to end, each element tagged with its layer (the host takes
+  the square root);
 - every layer's histogram in one pass: each sample element carries its layer's range and
   bin offset (per-element tensors built once), and one ``bincount`` counts all layers.
 
@@ -27,8 +27,8 @@ from vizlab.probes.stats import (
     bin_index,
     count_bins,
     float32_range,
-    norms,
     sample_stride,
+    segment_sums,
     weight_range,
 )
 from vizlab.probes.store import Record
@@ -78,13 +78,13 @@ class WeightStats:
 
 
 class _Plan:
-    """The fixed layout of one device's layers: which elements go into each histogram, and
-    each element's range and bin offset."""
+    """The fixed layout of one device's layers: which elements go into each histogram, each
+    element's range and bin offset, and each element's layer."""
 
     def __init__(self, probes: list, bins: int) -> None:
         self.params = [w for p in probes for w in p.weights]
         self.size = len(probes) * bins
-        layers, positions, lo, width, offset, ends = [], [], [], [], [], []
+        layers, positions, lo, width, offset, lengths = [], [], [], [], [], []
         start = 0
         for k, p in enumerate(probes):
             n = sum(w.numel() for w in p.weights)
@@ -93,31 +93,34 @@ class _Plan:
             stride = 1 if n <= HIST_SAMPLE else sample_stride(n, period)
             positions.append(torch.arange(start, start + n, stride))
             m = positions[-1].numel()
-            layers.append((p.name, len(p.weights), n, m))
+            layers.append((p.name, n, m))
             lo32, width32 = float32_range(*p.weight_range)
             lo += [lo32] * m
             width += [width32] * m
             offset += [k * bins] * m
+            lengths.append(n)
             start += n
-            ends.append(start - 1)
         device = first.device
-        gather = any(n != m for _, _, n, m in layers)
+        gather = any(n != m for _, n, m in layers)
         self.positions = torch.cat(positions).to(device) if gather else None
         self.lo = torch.tensor(lo, dtype=torch.float32, device=device)
         self.width = torch.tensor(width, dtype=torch.float32, device=device)
         self.offset = torch.tensor(offset, dtype=torch.int32, device=device)
-        self.ends = torch.tensor(ends, dtype=torch.int64, device=device)
-        self.zero = torch.zeros(1, dtype=torch.int64, device=device)
-        self.info = (layers, len(self.params), bins)
+        # The squares and the near-zero flags laid end to end, each a segment per layer:
+        # one segment sum gives every layer's sum of squares, then its near-zero count.
+        self.lengths = torch.tensor(lengths * 2, dtype=torch.int64, device=device)
+        self.both = torch.empty(2 * start, dtype=torch.float32, device=device)
+        self.info = (tuple(layers), bins)
         self.bins = bins
 
     def record(self, step: int, ctx: Context) -> None:
-        flat = torch.cat([w.reshape(-1) for w in self.params])
+        flat = torch.cat([w.reshape(-1) for w in self.params]).float()  # (n,)
         sample = flat if self.positions is None else flat.index_select(0, self.positions)
-        index = bin_index(sample.float(), self.lo, self.width, self.bins).add_(self.offset)
+        index = bin_index(sample, self.lo, self.width, self.bins).add_(self.offset)
         hist = count_bins(index, self.size)
-        # flat is a fresh copy and the histogram is already binned: take |w| in place
-        near = torch.lt(flat.abs_(), ctx.near_zero).cumsum(0).index_select(0, self.ends)
-        counts = torch.diff(near, prepend=self.zero)
-        values = [norms(self.params), counts, hist]
-        ctx.buffer.write(step, "", "weights", values, decode_weights, self.info)
+        # the histogram is binned: flat (a fresh copy) may now change in place
+        n = flat.numel()
+        torch.mul(flat, flat, out=self.both[:n])
+        torch.lt(flat.abs_(), ctx.near_zero, out=self.both[n:])
+        sums = segment_sums(self.both, self.lengths)  # (2L,)
+        ctx.buffer.write(step, "", "weights", [sums, hist], decode_weights, self.info)
