@@ -43,7 +43,10 @@ Picture = bytes | Figure
 # OpenMP parallel region costs a fixed ~0.2 ms more than from the main thread; one intra-op
 # thread avoids that (2.1x the images/s of two on the digits nets, measured).
 CPU_THREADS = 1
-RENDER_BUDGET = 4.0  # wait at least this many times the last drawing took (<= 20% drawing)
+# Wait at least this many times the last drawing took: at most 1/7 of the time is spent
+# drawing (a blit of the dashboard takes about 40 ms on this CPU, so it still refreshes twice
+# a second; a full redraw, about 200 ms, is followed by a longer pause).
+RENDER_BUDGET = 6.0
 
 
 def to_png(picture: Picture, *, dpi: int = 80) -> bytes:
@@ -166,6 +169,12 @@ class Panel(W.VBox):
     def static(self) -> Mapping[str, Picture]:
         return {}
 
+    def prepare(self) -> None:
+        """Work done by the render thread while no run is active, ahead of the next run
+        (e.g. building and laying out a fresh figure): whatever is done here is not done
+        while the next run trains. Called again at every idle wake-up, so it must return at
+        once when there is nothing left to prepare. Default: nothing."""
+
     def reset_views(self) -> None:
         """Forget live views' data (called by Reset); subclasses rebuild theirs here."""
 
@@ -239,6 +248,10 @@ class Panel(W.VBox):
             self._halt()
             self._closed.set()
             self._wake.set()
+            if self._renderer is not threading.current_thread():
+                # let a drawing or preparing in progress finish: nothing may still be
+                # drawing when the interpreter shuts down
+                self._renderer.join(5)
             for child in (*self.controls.values(), *self.images.values()):
                 child.close()
         super().close()
@@ -333,6 +346,7 @@ class Panel(W.VBox):
             self._wake.clear()
             run = self.run
             if run is None or self._final_done.is_set():
+                self._prepare_while_idle()
                 continue
             final = run.finished.is_set()
             with self._lock:
@@ -345,11 +359,20 @@ class Panel(W.VBox):
                 except Exception as err:  # a broken figure must not stop training
                     self.show_error(f"could not draw: {_describe(err)}")
                 # Drawing holds the GIL, which the training thread needs too: never spend
-                # more than a fifth of the time drawing, however slow the machine.
+                # more than a seventh of the time drawing, however slow the machine.
                 pause = max(self.refresh_s, RENDER_BUDGET * (time.perf_counter() - started))
                 self._update_status(run, final)
                 if final:
                     self._final_done.set()
+
+    def _prepare_while_idle(self) -> None:
+        # Nothing trains: the moment for work that would otherwise land in the next run.
+        if self._closed.is_set():
+            return
+        try:
+            self.prepare()
+        except Exception as err:  # preparing is an optimization; the run can do without
+            self.show_error(f"could not prepare the views: {_describe(err)}")
 
     def _update_status(self, run: Run, final: bool) -> None:
         self.progress.value = min(1.0, max(0.0, float(run.progress)))

@@ -17,7 +17,7 @@ from vizlab.plots.live_views import (
 )
 from vizlab.plots.style import new_figure
 
-__all__ = ["VIEWS", "Dashboard"]
+__all__ = ["VIEWS", "Dashboard", "view_kinds"]
 
 Rows = Iterable[Sequence[Any]]
 
@@ -41,6 +41,19 @@ TITLES = {
     "dropout_mask": "dropout mask (batch x units)",
     "weight_norms": "weight norm per layer",
 }
+
+
+def view_kinds(views: Sequence[str]) -> tuple[str, ...]:
+    """The watch kinds these views draw, each once: what a panel showing them needs to
+    record (a watch of anything more pays, at every sampled step, for numbers nobody sees).
+
+    Raises:
+        ValueError: for a name that is not a view (the message lists the views).
+    """
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise ValueError(f"unknown view(s) {unknown}; choose from {sorted(VIEWS)}")
+    return tuple(dict.fromkeys(kind for name in views for kind in VIEWS[name].kinds))
 
 
 class Dashboard:
@@ -72,6 +85,11 @@ class Dashboard:
         for name, ax in zip(views, axes):
             ax.set_title(TITLES[name])
         self.renderer = Renderer(self.fig, self.views)
+
+    def set_horizon(self, *, steps: int | None = None, epochs: int | None = None) -> None:
+        """Fix every time axis to the run ahead (see ``LiveView.set_horizon``)."""
+        for view in self.views:
+            view.set_horizon(steps=steps, epochs=epochs)
 
     def update(self, records: Rows = (), history: Mapping[str, Any] | None = None) -> None:
         """Feed new records to the record views and the history dict to the curves."""

@@ -156,6 +156,11 @@ class LiveView:
     """
 
     default_size: tuple[float, float] = (7.0, 4.5)
+    # The watch kinds this view draws (names from ``vizlab.probes.KINDS``), so that a panel
+    # records what it shows and nothing else.
+    kinds: tuple[str, ...] = ()
+    # What the x axis counts, "step" or "epoch", if it is a time axis (see set_horizon).
+    horizon_unit: str | None = None
 
     def __init__(self, ax: Axes | None = None, *, figsize: tuple[float, float] | None = None):
         if ax is None:
@@ -210,13 +215,33 @@ class LiveView:
             return
         if log:
             lo_log, hi_log = np.log10(lo), np.log10(hi)
-            extra = max(hi_log - lo_log, 1.0) * pad
+            extra = max(hi_log - lo_log, 1.0) * 2 * pad  # norms drift by decades
             lo, hi = 10 ** (lo_log - extra), 10 ** (hi_log + extra)
         else:
             extra = (hi - lo) * pad if hi > lo else max(abs(hi), 1.0) * 0.5
             lo, hi = lo - extra, hi + extra
         (self.ax.set_xlim if axis == "x" else self.ax.set_ylim)(lo, hi)
         setattr(self, f"_{axis}_set", True)
+        self.needs_full = True
+
+    def set_horizon(self, *, steps: int | None = None, epochs: int | None = None) -> None:
+        """Fix a time axis to the length of the run ahead, when it is known.
+
+        A time axis otherwise doubles whenever the data runs past its end (a full redraw
+        each time); a live panel knows how many steps and epochs it will train, so its
+        views can start at their final width and only ever blit. Data beyond the horizon
+        still widens the axis as usual.
+        """
+        end = {"step": steps, "epoch": epochs}.get(self.horizon_unit or "")
+        if not end:
+            return
+        # (steps get a little room: a heatmap cell reaches half a sampling interval past
+        # the last sampled step)
+        limits = (0.5, end + 0.5) if self.horizon_unit == "epoch" else (0, end + end // 20)
+        if getattr(self, "_x_set", False) and tuple(self.ax.get_xlim()) == limits:
+            return  # already there (a dashboard prepared for this run): no redraw
+        self.ax.set_xlim(*limits)
+        self._x_set = True
         self.needs_full = True
 
     def draw_moving(self) -> None:

@@ -39,6 +39,8 @@ class LiveCurves(LiveView):
         metric: ``"loss"`` or ``"acc"``.
     """
 
+    horizon_unit = "epoch"
+
     def __init__(self, ax: Axes | None = None, *, metric: str = "loss", figsize=None):
         super().__init__(ax, figsize=figsize)
         self.metric = metric
@@ -76,6 +78,7 @@ class _LinesPerLayer(RecordView):
     kind = ""
     stat = ""
     ylabel = ""
+    horizon_unit = "step"
 
     def __init__(self, ax: Axes | None = None, *, log: bool = True, figsize=None):
         super().__init__(ax, figsize=figsize)
@@ -111,12 +114,14 @@ class LiveGradFlow(_LinesPerLayer):
     """Norm of the gradient reaching each layer's output, over steps (log scale)."""
 
     kind, stat, ylabel = "gradients", "act_grad_norm", "gradient norm"
+    kinds = ("gradients",)
 
 
 class LiveWeightNorms(_LinesPerLayer):
     """Norm of each layer's weights over steps."""
 
     kind, stat, ylabel = "weights", "weight_norm", "weight norm"
+    kinds = ("weights",)
 
 
 class LiveActivationHist(RecordView):
@@ -125,6 +130,9 @@ class LiveActivationHist(RecordView):
     Args:
         layer: the layer to show; ``None`` shows the first layer that sends a histogram.
     """
+
+    kinds = ("activations",)
+    horizon_unit = "step"
 
     def __init__(self, ax: Axes | None = None, *, layer: str | None = None, figsize=None):
         super().__init__(ax, figsize=figsize)
@@ -179,6 +187,8 @@ class LiveActivationHist(RecordView):
 class LiveResidualSplit(RecordView):
     """Skip vs branch gradient norm per residual block at the newest step, over depth."""
 
+    kinds = ("gradients",)
+
     def __init__(self, ax: Axes | None = None, *, figsize=None):
         super().__init__(ax, figsize=figsize)
         with style():
@@ -218,6 +228,8 @@ class LiveNormStats(RecordView):
         stat: ``"mean"`` or ``"var"``.
     """
 
+    kinds = ("norms",)
+
     def __init__(self, ax: Axes | None = None, *, layer=None, stat: str = "mean", figsize=None):
         super().__init__(ax, figsize=figsize)
         self.layer, self.stat = layer, stat
@@ -250,6 +262,8 @@ class LiveNormStats(RecordView):
 
 class LiveDropoutMask(RecordView):
     """The newest dropout mask sample of one layer, as an image over (batch, units)."""
+
+    kinds = ("dropout",)
 
     def __init__(self, ax: Axes | None = None, *, layer: str | None = None, figsize=None):
         super().__init__(ax, figsize=figsize)

@@ -49,6 +49,8 @@ __all__ = [
     "SATURATING",
     "sample_stride",
     "strided_sample",
+    "storage_view",
+    "memory_positions",
     "bin_index",
     "count_bins",
     "segment_sums",
@@ -145,10 +147,19 @@ def strided_sample(
     stride = sample_stride(numel, period, cap)
     if x.is_contiguous():
         return flat[::stride]
-    shape, strides = tuple(x.shape), x.stride()
-    span = 1 + sum((size - 1) * step for size, step in zip(shape, strides))
-    memory = x.as_strided((span,), (1,))  # the storage x reads from, from its first element
-    return memory.index_select(0, _positions(shape, strides, stride, x.device))
+    return storage_view(x).index_select(0, memory_positions(x, stride))
+
+
+def storage_view(x: torch.Tensor) -> torch.Tensor:
+    """The memory ``x`` reads from, as one dimension from its first element (a view)."""
+    span = 1 + sum((size - 1) * step for size, step in zip(x.shape, x.stride()))
+    return x.as_strided((span,), (1,))
+
+
+def memory_positions(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Positions in :func:`storage_view` of logical elements ``0, stride, 2 * stride, ...``
+    of ``x`` (so gathering them gives ``x.reshape(-1)[::stride]`` without copying ``x``)."""
+    return _positions(tuple(x.shape), x.stride(), stride, x.device)
 
 
 @functools.lru_cache(maxsize=256)
