@@ -49,10 +49,9 @@ def check_mask_sample(mask_sample: object) -> tuple[int, int]:
     return int(mask_sample[0]), int(mask_sample[1])
 
 
-def check_positive(name: str, value: Any) -> Any:
-    """``value`` if it is greater than zero (a threshold such as ``near_zero``)."""
+def check_positive(name: str, value: Any, example: str = "a threshold such as 1e-3") -> Any:
+    """``value`` if it is a number greater than zero (a threshold such as ``near_zero``);
+    ``example`` goes into the error message, to say what kind of number is meant."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            f"{name} must be a positive number (a threshold such as 1e-3), got {value!r}"
-        )
+        raise ValueError(f"{name} must be a positive number ({example}), got {value!r}")
     return value

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -78,6 +80,8 @@ class Watch(Readout):
         layers: dotted names of the watched layers, in model order.
         every: a training step is sampled when ``step % every == 0``.
         what: the kinds recorded.
+        min_interval: with it, a step due by ``every`` is also skipped until this many
+            seconds have passed since the last sampled step.
         step: number of training forwards seen so far. A record's step is the number of
             training forwards before the one it describes, so step 0 is the model at
             initialization (before any update when the loop does one update per forward).
@@ -96,9 +100,16 @@ class Watch(Readout):
         mask_sample: tuple[int, int] = (8, 256),
         near_zero: float = 1e-3,
         replace: bool = True,
+        min_interval: float | None = None,
     ) -> None:
         self.what = check_what(what)
         self.every = check_int("every", every, 1, "1 records every training step")
+        self.min_interval = (
+            None
+            if min_interval is None
+            else check_positive("min_interval", min_interval, "seconds, such as 0.05")
+        )
+        self._last_sample = -math.inf  # monotonic time of the last sampled step
         self.bins = check_int("bins", bins, 2, "a histogram needs at least 2 bins")
         self.max_points = check_int("max_points", max_points, 4, "the series keep this many")
         self.mask_sample = check_mask_sample(mask_sample)
@@ -215,6 +226,11 @@ class Watch(Readout):
             self._staging.flush(wait=False)
         if step % self.every:
             return
+        if self.min_interval is not None:
+            now = time.monotonic()
+            if now - self._last_sample < self.min_interval:
+                return
+            self._last_sample = now
         device = self._device()
         if device != ctx.buffer.device:  # the model moved since the watch was made
             self._staging.move_to(device)
@@ -254,6 +270,7 @@ def watch(
     mask_sample: tuple[int, int] = (8, 256),
     near_zero: float = 1e-3,
     replace: bool = True,
+    min_interval: float | None = None,
 ) -> Watch:
     """Watch a model's layers during training.
 
@@ -279,10 +296,17 @@ def watch(
         near_zero: weights with ``|w| <`` this count as near zero.
         replace: attaching closes the other watches still attached to the same model
             (``False``: they coexist, each with its own hooks).
+        min_interval: seconds; when given, a step due by ``every`` is skipped until this
+            long has passed since the last sampled step (step 0 is always sampled). A live
+            view wants a steady number of points per second, not per step: on a fast model
+            this thins the sampled steps (and the watch's cost) to what a redraw can show,
+            while a slow model still has every due step recorded. The recorded steps are
+            then irregular, which plots over steps do not mind.
 
     Raises:
-        ValueError: for an unknown kind, ``every < 1``, ``bins < 2``, a bad ``mask_sample``
-            or a selection that matches no layer (the message names the valid choices).
+        ValueError: for an unknown kind, ``every < 1``, ``bins < 2``, a bad ``mask_sample``,
+            a ``min_interval`` that is not a positive number, or a selection that matches no
+            layer (the message names the valid choices).
     """
     return Watch(
         model,
@@ -294,4 +318,5 @@ def watch(
         mask_sample=mask_sample,
         near_zero=near_zero,
         replace=replace,
+        min_interval=min_interval,
     )
