@@ -43,6 +43,10 @@ Picture = bytes | Figure
 # OpenMP parallel region costs a fixed ~0.2 ms more than from the main thread; one intra-op
 # thread avoids that (2.1x the images/s of two on the digits nets, measured).
 CPU_THREADS = 1
+# Idle work (Panel.prepare) waits until no run has been active for this long, so that it
+# does not compete with a run that replaces a stopped one at once.
+IDLE_PREPARE_DELAY = 0.5
+FIRST_STEP_GRACE = 1.0  # s a new run may train before its first step is drawn anyway
 # Wait at least this many times the last drawing took: at most 1/7 of the time is spent
 # drawing (a blit of the dashboard takes about 40 ms on this CPU, so it still refreshes twice
 # a second; a full redraw, about 200 ms, is followed by a longer pause).
@@ -113,6 +117,8 @@ class Panel(W.VBox):
         self._closed = threading.Event()
         self._final_done = threading.Event()
         self._final_done.set()
+        self._replacing = threading.Event()  # train() is swapping runs
+        self._idle_since = 0.0  # when the last run's last picture was drawn
         self._run_t0 = 0.0
         self._record_marks: dict[int, int] = {}  # id(watch) -> newest step already read
 
@@ -185,28 +191,36 @@ class Panel(W.VBox):
         Returns the started run, or ``None`` when the settings were refused (the reason is
         in ``error_text`` and shown in the panel).
         """
-        self._halt()
-        with self._lock:
-            try:
-                run = self.make_run()
-            except Exception as err:  # a bad setting: say so in the panel, stay usable
-                self.show_error(_describe(err))
-                self.status.value = "<code>not started: fix the setting above</code>"
-                return None
-            if not isinstance(run, Run):
-                raise TypeError(f"{type(self).__name__}.make_run must return a vizlab Run")
-            self.clear_error()
-            if self.on_cpu and run.threads is None:
-                run.threads = CPU_THREADS
-            self.run = run
-            self.runs_started += 1
-            self._record_marks.clear()
-            self._run_t0 = time.monotonic()
-            self._final_done.clear()
-            self.progress.value = 0.0
-            run.on("done", self._poke).on("error", self._poke)
-            run.start()
-        self._wake.set()
+        self._replacing.set()  # the render thread leaves the stopped run's last picture
+        try:
+            self._halt()
+            with self._lock:
+                return self._start()
+        finally:
+            self._replacing.clear()
+            self._wake.set()
+
+    def _start(self) -> Run | None:
+        """Build and start the run (under the lock, the previous one stopped)."""
+        try:
+            run = self.make_run()
+        except Exception as err:  # a bad setting: say so in the panel, stay usable
+            self.show_error(_describe(err))
+            self.status.value = "<code>not started: fix the setting above</code>"
+            return None
+        if not isinstance(run, Run):
+            raise TypeError(f"{type(self).__name__}.make_run must return a vizlab Run")
+        self.clear_error()
+        if self.on_cpu and run.threads is None:
+            run.threads = CPU_THREADS
+        self.run = run
+        self.runs_started += 1
+        self._record_marks.clear()
+        self._run_t0 = time.monotonic()
+        self._final_done.clear()
+        self.progress.value = 0.0
+        run.on("done", self._poke).on("error", self._poke)
+        run.start()
         return run
 
     def stop(self) -> None:
@@ -345,10 +359,21 @@ class Panel(W.VBox):
             self._wake.wait(pause)
             self._wake.clear()
             run = self.run
+            if self._replacing.is_set():
+                continue  # a new run is on its way: no last picture for the stopped one
             if run is None or self._final_done.is_set():
-                self._prepare_while_idle()
+                if time.monotonic() - self._idle_since >= IDLE_PREPARE_DELAY:
+                    self._prepare_while_idle()
+                else:
+                    pause = IDLE_PREPARE_DELAY  # look again once the panel stayed idle
                 continue
             final = run.finished.is_set()
+            if not final and not _has_steps(run) and self._since_start() < FIRST_STEP_GRACE:
+                # A run that has not trained a step yet: drawing now (for a restarted
+                # LivePanel, building its dashboard) would take the GIL from the run's
+                # start; its first step, then the first picture, come sooner this way.
+                pause = 0.02
+                continue
             with self._lock:
                 if run is not self.run:
                     continue  # swapped while we waited; the new run gets its own turn
@@ -364,6 +389,10 @@ class Panel(W.VBox):
                 self._update_status(run, final)
                 if final:
                     self._final_done.set()
+                    self._idle_since = time.monotonic()
+
+    def _since_start(self) -> float:
+        return time.monotonic() - self._run_t0
 
     def _prepare_while_idle(self) -> None:
         # Nothing trains: the moment for work that would otherwise land in the next run.
@@ -400,6 +429,12 @@ class Panel(W.VBox):
                 f"Training diverged at step {step}: the loss became NaN or infinite. "
                 "Lower the learning rate and press Train again."
             )
+
+
+def _has_steps(run: Run) -> bool:
+    """Whether the run's history holds a training step yet (runs without one never do)."""
+    history = run.history
+    return bool(getattr(history, "steps", None))
 
 
 def _describe(err: BaseException) -> str:
