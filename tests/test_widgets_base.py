@@ -129,3 +129,20 @@ def test_reset_forgets_run_and_pictures(panel):
 def test_live_panel_refuses_non_modules():
     with pytest.raises(TypeError, match="nn.Module"):
         LivePanel("not a model")
+
+
+def test_a_cpu_run_shortens_the_switch_interval_and_restores_it() -> None:
+    import sys
+
+    from widgets.gil import TRAINING_SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    panel = LivePanel(small_net(), "digits", device="cpu", epochs=50)
+    try:
+        panel.train()
+        assert sys.getswitchinterval() == min(before, TRAINING_SWITCH_INTERVAL)
+        panel.stop()
+        assert panel.wait(60)
+        assert sys.getswitchinterval() == before  # the run ended: the old value is back
+    finally:
+        panel.close()

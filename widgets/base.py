@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from vizlab.data import load
 from vizlab.device import resolve_device
 from vizlab.train import Run
+from widgets.gil import hold_fast_switching, release_fast_switching
 
 __all__ = ["Panel", "cached_dataset", "to_png"]
 
@@ -220,6 +221,8 @@ class Panel(W.VBox):
         self._final_done.clear()
         self.progress.value = 0.0
         run.on("done", self._poke).on("error", self._poke)
+        if self.on_cpu:
+            _fast_switching_for(run)
         run.start()
         return run
 
@@ -429,6 +432,19 @@ class Panel(W.VBox):
                 f"Training diverged at step {step}: the loss became NaN or infinite. "
                 "Lower the learning rate and press Train again."
             )
+
+
+def _fast_switching_for(run: Run) -> None:
+    """Shorten the GIL switch interval until ``run`` ends (see ``widgets/gil.py``)."""
+    released = threading.Event()
+
+    def release(_: Any) -> None:
+        if not released.is_set():  # "done" and "error" each end a run; never both
+            released.set()
+            release_fast_switching()
+
+    hold_fast_switching()
+    run.on("done", release).on("error", release)
 
 
 def _has_steps(run: Run) -> bool:
