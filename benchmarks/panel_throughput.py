@@ -15,7 +15,10 @@ embedded digits:
   render thread does per refresh;
 - control-to-restart latency: from setting a control while a run trains to the new run's
   first recorded training step;
-- Train to first picture: from pressing Train to the first live picture in the panel.
+- Train to first picture: from pressing Train to the first live picture in the panel. A
+  LivePanel lays out its dashboard while idle and fixes the time axes to the run, so this
+  first picture is the run's empty dashboard (status and progress live); the first data
+  follow at the next refresh, half a second later at most on this CPU.
 
 Run ``python benchmarks/panel_throughput.py`` (about two minutes); ``--quick`` for a smoke
 run that writes nothing.

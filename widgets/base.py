@@ -48,10 +48,10 @@ CPU_THREADS = 1
 # does not compete with a run that replaces a stopped one at once.
 IDLE_PREPARE_DELAY = 0.5
 FIRST_STEP_GRACE = 1.0  # s a new run may train before its first step is drawn anyway
-# Wait at least this many times the last drawing took: at most 1/7 of the time is spent
-# drawing (a blit of the dashboard takes about 40 ms on this CPU, so it still refreshes twice
-# a second; a full redraw, about 200 ms, is followed by a longer pause).
-RENDER_BUDGET = 6.0
+# Wait at least this many times the last drawing took: at most 1/9 of the time is spent
+# drawing (a blit of the dashboard takes about 40 ms on a 2-core CPU, so it still refreshes
+# twice a second; a full redraw, about 200 ms, is followed by a longer pause).
+RENDER_BUDGET = 8.0
 
 
 def to_png(picture: Picture, *, dpi: int = 80) -> bytes:
@@ -387,7 +387,7 @@ class Panel(W.VBox):
                 except Exception as err:  # a broken figure must not stop training
                     self.show_error(f"could not draw: {_describe(err)}")
                 # Drawing holds the GIL, which the training thread needs too: never spend
-                # more than a seventh of the time drawing, however slow the machine.
+                # more than a ninth of the time drawing, however slow the machine.
                 pause = max(self.refresh_s, RENDER_BUDGET * (time.perf_counter() - started))
                 self._update_status(run, final)
                 if final:

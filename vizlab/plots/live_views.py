@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullLocator
 
 from vizlab.plots._data import as_float, thin
 from vizlab.plots.live import LiveView, RecordView
@@ -89,6 +90,9 @@ class _LinesPerLayer(RecordView):
             self.ax.set_ylabel(self.ylabel)
             if log:
                 self.ax.set_yscale("log")
+                # no minor ticks: a live log axis spanning decades has dozens, and placing
+                # them was a fifth of every full redraw of the dashboard
+                self.ax.yaxis.set_minor_locator(NullLocator())
 
     def update(self, records: Rows) -> None:
         """Add the new records and move every line to its series."""
@@ -195,6 +199,7 @@ class LiveResidualSplit(RecordView):
             (self.skip,) = self.ax.plot([], [], marker="o", color=TRAIN, label="skip")
             (self.branch,) = self.ax.plot([], [], marker="s", color=VAL, label="branch")
             self.ax.set_yscale("log")
+            self.ax.yaxis.set_minor_locator(NullLocator())  # see _LinesPerLayer
             self.ax.set_xlabel("block (input side first)")
             self.ax.set_ylabel("gradient norm")
             self.ax.legend(loc="best")
