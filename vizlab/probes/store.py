@@ -86,20 +86,15 @@ class Store:
         self._lock = threading.Lock()
 
     def add(self, rows: Iterable[Record]) -> None:
-        """Append rows (in step order per series) and thin if a series grew too long."""
-        with self._lock:
-            longest = 0
-            for step, layer, kind, stat, value in rows:
-                series = self._series.get((layer, kind, stat))
-                if series is None:
-                    series = self._series[(layer, kind, stat)] = _Series()
-                series.steps.append(step)
-                series.values.append(value)
-                longest = max(longest, len(series.steps))
-                if self._newest is None or step > self._newest:
-                    self._newest = step
-            if longest > self.max_points:
-                self._thin()
+        """Append rows (in step order per series) and thin if a series grew too long.
+
+        For the few values known on the host (histogram ranges); what a watch copies
+        from the device arrives through :meth:`extend`."""
+        pieces = []
+        for step, layer, kind, stat, value in rows:
+            column = value[None] if isinstance(value, np.ndarray) else np.array([value])
+            pieces.append(([step], layer, kind, stat, column))
+        self.extend(pieces)
 
     def extend(self, pieces: Iterable[Piece]) -> None:
         """Append series pieces (see ``Piece``; steps in order within each) and thin if a
