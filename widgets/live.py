@@ -98,7 +98,7 @@ class LivePanel(Panel):
         }
 
     def make_run(self) -> Run:
-        data = self.data if isinstance(self.data, Dataset) else cached_dataset(self.data)
+        data = self._dataset()
         self.model.load_state_dict(self._initial)
         # record only what the four views draw (a norms or dropout view adds its kind)
         kinds = view_kinds(self.views)
@@ -136,8 +136,7 @@ class LivePanel(Panel):
 
     def render(self) -> dict[str, bytes]:
         if self.dashboard is None:
-            self.dashboard = Dashboard(self.views)
-            self.dashboard.set_horizon(**self._horizon)
+            self.dashboard = self._new_dashboard(self._horizon)
         records = self.new_records(self.watch) if self.watch is not None else []
         self.dashboard.update(records, self.history_data())
         return {"dashboard": self.dashboard.png()}
@@ -147,11 +146,17 @@ class LivePanel(Panel):
         and laying out the four views is the slowest drawing a run would otherwise do, and
         it would take the GIL from training (about 0.4 s on this CPU)."""
         if self._spare is None:
-            spare = Dashboard(self.views)
-            data = self.data if isinstance(self.data, Dataset) else cached_dataset(self.data)
-            spare.set_horizon(**self._run_length(data))  # the controls as they are now
+            spare = self._new_dashboard(self._run_length(self._dataset()))  # controls as now
             spare.png()  # lays out the figure and caches the static background
             self._spare = spare
+
+    def _dataset(self) -> Dataset:
+        return self.data if isinstance(self.data, Dataset) else cached_dataset(self.data)
+
+    def _new_dashboard(self, horizon: dict[str, int]) -> Dashboard:
+        dashboard = Dashboard(self.views)
+        dashboard.set_horizon(**horizon)
+        return dashboard
 
     def _run_length(self, data: Dataset) -> dict[str, int]:
         """Epochs and training steps the controls ask for (the dashboard's time axes)."""

@@ -43,6 +43,14 @@ TITLES = {
 }
 
 
+def _check_views(views: Sequence[str], count: int | None) -> None:
+    """Refuse unknown view names (and, with ``count``, another number of views)."""
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown or (count is not None and len(views) != count):
+        many = f"{count} views" if count is not None else "views"
+        raise ValueError(f"a dashboard shows {many} chosen from {sorted(VIEWS)}; got {list(views)}")
+
+
 def view_kinds(views: Sequence[str]) -> tuple[str, ...]:
     """The watch kinds these views draw, each once: what a panel showing them needs to
     record (a watch of anything more pays, at every sampled step, for numbers nobody sees).
@@ -50,9 +58,7 @@ def view_kinds(views: Sequence[str]) -> tuple[str, ...]:
     Raises:
         ValueError: for a name that is not a view (the message lists the views).
     """
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown:
-        raise ValueError(f"unknown view(s) {unknown}; choose from {sorted(VIEWS)}")
+    _check_views(views, count=None)
     return tuple(dict.fromkeys(kind for name in views for kind in VIEWS[name].kinds))
 
 
@@ -74,11 +80,7 @@ class Dashboard:
         *,
         figsize: tuple[float, float] | None = None,
     ) -> None:
-        unknown = [v for v in views if v not in VIEWS]
-        if unknown or len(views) != 4:
-            raise ValueError(
-                f"a dashboard shows 4 views chosen from {sorted(VIEWS)}; got {list(views)}"
-            )
+        _check_views(views, count=4)
         self.fig = new_figure(figsize, (14.0, 9.0))
         axes = self.fig.subplots(2, 2).ravel()
         self.views: list[LiveView] = [VIEWS[name](ax) for name, ax in zip(views, axes)]

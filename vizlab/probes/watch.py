@@ -215,7 +215,8 @@ class Watch(Readout):
         ctx.fwd = ctx.grad = False
         if self._split_probes:
             self._collect_splits(final=True)
-        ctx.tensor_handles = []  # last step's output hooks: inert now (see _on_act_grad)
+        if ctx.tensor_handles:
+            ctx.tensor_handles = []  # last step's output hooks: inert now (see _on_act_grad)
         ctx.reset()  # anything left of a step that did not finish
         self._staging.poll()
         if not module.training:
