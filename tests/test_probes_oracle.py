@@ -192,6 +192,42 @@ def test_param_grad_norm_whatever_the_loop_does_with_zero_grad() -> None:
     np.testing.assert_allclose(norms, np.sqrt(seen), rtol=1e-5)
 
 
+class _DictLayer(nn.Module):
+    """A layer with its own weight whose output is no tensor: it gets no output hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(5, 3))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"h": x @ self.weight}
+
+
+class _DictNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _DictLayer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)["h"].tanh()
+
+
+def test_param_grad_norm_of_a_layer_whose_output_is_no_tensor() -> None:
+    # Parameter gradients are read when the backward pass ends; with no watched output to
+    # hook, the model's own output starts that.
+    torch.manual_seed(6)
+    model, x = _DictNet(), torch.randn(8, 5)
+    seen = []
+    with watch(model, every=1, what=("gradients",), layers=["body"]) as w:
+        for _ in range(2):
+            model.zero_grad(set_to_none=True)
+            model(x).square().sum().backward()
+            seen.append(model.body.weight.grad.norm().item())
+    steps, norms = w.series("body", "param_grad_norm")
+    assert steps.tolist() == [0, 1]
+    np.testing.assert_allclose(norms, seen, rtol=1e-5)
+
+
 def test_residual_split_norms_and_variance_ratio() -> None:
     torch.manual_seed(5)
     model = models.resnet(depth=8, width=4, input_size=8)
@@ -367,3 +403,60 @@ def test_memory_stays_bounded_with_visible_thinning() -> None:
     assert meta and all(r.layer == "" and r.stat == "thinned" for r in meta)
     assert [r.value for r in meta] == [float(t.factor) for t in w.thinning]
     assert w.thinning[-1].factor >= 32
+
+
+@pytest.mark.parametrize("make", [lambda: nn.BatchNorm2d(3), lambda: Norm(3)])
+def test_norm_parameters_follow_swapped_buffers_and_parameters(make) -> None:
+    # The watch keeps a layer's running averages, alpha and beta from step to step while
+    # they are the same tensors; swapping one in for another must show at once.
+    torch.manual_seed(7)
+    bn = make()
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), bn)
+    x = torch.randn(4, 2, 6, 6)
+    want = {"running_mean": [], "running_var": [], "alpha": []}
+    with watch(model, every=1, what=("norms",)) as w:
+        for step in range(3):
+            if step == 1:
+                bn.running_mean = torch.full((3,), 5.0)  # a new buffer
+                bn.weight = nn.Parameter(torch.full((3,), 2.0))  # a new parameter
+            if step == 2:
+                bn.running_var.mul_(3.0)  # changed in place
+            model(x)
+            want["running_mean"].append(bn.running_mean.clone())
+            want["running_var"].append(bn.running_var.clone())
+            want["alpha"].append(bn.weight.detach().clone())
+    for stat, values in want.items():
+        steps, got = w.series("1", stat)
+        assert steps.tolist() == [0, 1, 2]
+        np.testing.assert_allclose(got, torch.stack(values).numpy(), rtol=1e-6, err_msg=stat)
+
+
+def test_output_gradient_norms_of_a_tensor_changed_in_place() -> None:
+    # The conv's output is changed in place by the ReLU, which returns the same tensor
+    # object: the conv must show the gradient reaching the conv, the ReLU its own.
+    torch.manual_seed(8)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(6, 4, 3, padding=1),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 5),
+    )
+    x, y = torch.randn(4, 3, 6, 6), torch.randint(0, 5, (4,))
+    names = [n for n, _ in model.named_children()]
+    cap = Capture(model, names)
+    want = []
+    with watch(model, every=1, what=("gradients",)) as w:
+        for _ in range(2):
+            model.zero_grad()
+            out = model(x)
+            F.cross_entropy(out, y).backward()
+            want.append({n: cap.grad[n].norm().item() for n in names})
+    cap.close()
+    assert torch.equal(cap.grad["0"] != 0, cap.out["0"] > 0)  # the conv's own gradient
+    assert w.layers == ["0", "1", "2", "3", "5"]
+    for n in w.layers:
+        steps, got = w.series(n, "act_grad_norm")
+        assert steps.tolist() == [0, 1]
+        np.testing.assert_allclose(got, [s[n] for s in want], rtol=1e-5, err_msg=n)

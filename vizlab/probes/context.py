@@ -12,8 +12,10 @@ the staging buffer at once:
   and all samples are summed, counted and binned together in a dozen operations;
 - activation-gradient norms and parameter gradients of every layer, when autograd finishes
   the backward pass (:meth:`Context.end_backward`, queued as an autograd engine callback by
-  the first gradient hook of the pass): the parameter gradients, which stay put until the
-  optimizer or the loop touches them, are measured there in one batched call.
+  the first gradient hook of the pass). The parameter gradients are complete then, and stay
+  put until the optimizer or the loop touches them, so they are read there, all in one
+  batched call, instead of from one hook per parameter: those hooks would run at every
+  step, sampled or not, a dozen Python calls per backward on a small net.
 
 A batched slot holds many layers; its decoder (``decode.py``) names them.
 """
@@ -62,13 +64,15 @@ class Context:
     grad: bool = False
     step: int = 0
     tensor_handles: list[RemovableHandle] = field(default_factory=list)
+    # (layer, its parameters that require grad) for every watched layer that has any
+    param_layers: list[tuple[str, list[torch.Tensor]]] = field(default_factory=list)
     # Work shared within one forward, by output tensor: taps return their input, so several
     # watched layers (a block and its last activation) can share one output tensor. Both
     # are cleared when the forward ends, so no activation is kept alive by them.
     summaries: dict[int, tuple[torch.Tensor, int, tuple, tuple[int, int]]] = field(
         default_factory=dict
     )
-    grad_layers: dict[int, tuple[torch.Tensor, list[str]]] = field(default_factory=dict)
+    grad_layers: dict[int, tuple[torch.Tensor, int, list[str]]] = field(default_factory=dict)
     # This forward's sample sizes (one per summarized tensor) with their float32
     # (lo, width), saturation counts of bounded layers, and per layer (layer, tensor index,
     # saturation index or -1); the cached binning plan of the last layout.
@@ -91,8 +95,6 @@ class Context:
     # This backward's gradients: 0-d norms with (layers, stat), and parameter gradients.
     _grad_norms: list[torch.Tensor] = field(default_factory=list)
     _grad_rows: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
-    _param_grads: list[torch.Tensor] = field(default_factory=list)
-    _param_rows: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     _callback_queued: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -268,7 +270,6 @@ class Context:
         return self._plan
 
     # ---- backward --------------------------------------------------------------------------
-    # Gradient hooks may run on autograd's device threads (one per GPU), hence the lock.
     def add_act_grad(self, layers: list[str], squares: torch.Tensor) -> None:
         """Queue the sum of squares of an activation gradient, shown by ``layers``."""
         with self._lock:
@@ -276,11 +277,9 @@ class Context:
             self._grad_rows.append((tuple(layers), "act_grad_norm"))
             self._queue_end_backward()
 
-    def add_param_grad(self, layer: str, grad: torch.Tensor) -> None:
-        """Queue a parameter gradient of ``layer``, measured when the backward pass ends."""
+    def queue_end_backward(self) -> None:
+        """Have :meth:`end_backward` run when the backward pass now running ends (once)."""
         with self._lock:
-            self._param_grads.append(grad)
-            self._param_rows.append(((layer,), "param_grad_norm"))
             self._queue_end_backward()
 
     def _queue_end_backward(self) -> None:
@@ -289,11 +288,23 @@ class Context:
             torch.autograd.Variable._execution_engine.queue_callback(self.end_backward)
 
     def end_backward(self) -> None:
-        """Lay this backward's gradient norms into the buffer (one slot)."""
+        """Lay this backward's gradient norms into the buffer (one slot).
+
+        A layer's parameter gradients are read here only when the pass gave it one: with
+        ``zero_grad(set_to_none=True)`` (the default) a layer the pass did not reach has
+        none. A loop that zeroes in place shows zero for such a layer, and one that never
+        zeroes shows the sum so far, which is what its optimizer uses.
+        """
         with self._lock:
-            found, params = self._grad_norms, self._param_grads
-            info = tuple(self._grad_rows + self._param_rows)
+            found, grad_rows = self._grad_norms, self._grad_rows
             self._drop_backward()
+        params, rows = [], []
+        for layer, own in self.param_layers:
+            for p in own:
+                if p.grad is not None:
+                    params.append(p.grad)
+                    rows.append(((layer,), "param_grad_norm"))
+        info = tuple(grad_rows + rows)
         values = [torch.stack(found)] if found else []
         if params:
             values.append(norms(params))
@@ -303,7 +314,6 @@ class Context:
     def _drop_backward(self) -> None:
         self._callback_queued = False
         self._grad_norms, self._grad_rows = [], []
-        self._param_grads, self._param_rows = [], []
 
     def reset(self) -> None:
         """Forget everything queued for a step that did not finish."""

@@ -2,9 +2,8 @@
 
 A ``LayerProbe`` owns every hook a watch puts on one layer and decides what the layer gets
 from its type and the requested kinds: activation statistics from a forward hook, the
-activation gradient from a tensor hook registered on sampled steps only, parameter
-gradients from ``register_post_accumulate_grad_hook`` (which sees ``p.grad`` right after
-backward, whatever the loop does with ``zero_grad`` later), normalization statistics, the
+activation gradient from a hook registered on sampled steps only (whose first call also
+has the parameter gradients read when that backward pass ends), normalization statistics, the
 dropout mask through the layer's ``hook_mask`` tap, and for a ``Residual`` the variance of
 its two paths (``hook_branch``, ``hook_skip``) and the norms of its gradient split.
 
@@ -29,7 +28,14 @@ from torch.utils.hooks import RemovableHandle
 from vizlab.nn import Norm, Residual
 from vizlab.probes.context import Context
 from vizlab.probes.decode import decode_mask, decode_residual_grad, decode_residual_var
-from vizlab.probes.norms import batch_stats, channel_view, is_norm, norm_params, stat_layout
+from vizlab.probes.norms import (
+    batch_stats,
+    channel_view,
+    is_norm,
+    norm_param_key,
+    norm_params,
+    stat_layout,
+)
 from vizlab.probes.select import has_mask_tap
 from vizlab.probes.stats import (
     first_range,
@@ -93,6 +99,7 @@ class LayerProbe:
         self.binning: tuple[float, float, float, float] | None = None  # range, then float32
         self.weight_range: tuple[float, float] | None = None
         self._branch: tuple[int, torch.Tensor, int] | None = None
+        self._norm_parts: tuple[tuple, list] | None = None  # see _norm_param_parts
         self.pending_split: int | None = None
 
     # ---- hooks -----------------------------------------------------------------------------
@@ -108,8 +115,6 @@ class LayerProbe:
             handles.append(m.hook_branch.register_forward_hook(self._on_branch))
         if self.res_vars:
             handles.append(m.hook_skip.register_forward_hook(self._on_skip))
-        for p in self.grad_params:
-            handles.append(p.register_post_accumulate_grad_hook(self._on_param_grad))
         return handles
 
     def _on_forward(self, module: nn.Module, args: tuple, out: Any) -> None:
@@ -120,21 +125,26 @@ class LayerProbe:
         if y is None or not y.is_floating_point() or y.numel() == 0:
             return
         step = ctx.step
-        if self.acts or self.norm:
-            with torch.no_grad():
-                if self.acts:
-                    self._record_activation(step, y)
-                if self.norm and args and isinstance(args[0], torch.Tensor):
-                    self._record_norm(step, module, args[0])
+        # No torch.no_grad() here (a few microseconds a layer): what is computed from y
+        # works on y.detach(), and the norm statistics are queued as references.
+        if self.acts:
+            self._record_activation(step, y)
+        if self.norm and args and isinstance(args[0], torch.Tensor):
+            self._record_norm(module, args[0])
         if self.act_grads and y.requires_grad:
             shared = ctx.grad_layers.get(id(y))
-            if shared is not None and shared[0] is y:
-                shared[1].append(self.name)  # that tensor's hook reports for this layer too
-            else:
+            version = y._version
+            if shared is not None and shared[0] is y and shared[1] == version:
+                shared[2].append(self.name)  # that tensor's hook reports for this layer too
+            else:  # (a tensor changed in place since has another gradient: the new values')
                 names = [self.name]
-                ctx.grad_layers[id(y)] = (y, names)
-                hook = functools.partial(_on_act_grad, ctx, names, step)
-                ctx.tensor_handles.append(y.register_hook(hook))
+                ctx.grad_layers[id(y)] = (y, version, names)
+                node = y.grad_fn
+                if node is None:  # a leaf that requires grad (an identity layer on the input)
+                    hook = functools.partial(_on_act_grad, ctx, names, step)
+                    ctx.tensor_handles.append(y.register_hook(hook))
+                else:  # a pre-hook of the node that made y: cheaper to attach
+                    hook_node_grads(ctx, node, y.output_nr, names, step)
 
     def _record_activation(self, step: int, y: torch.Tensor) -> None:
         ctx = self.ctx
@@ -147,11 +157,11 @@ class LayerProbe:
         if seen is not None and seen[0] is y and seen[1] == y._version and seen[2] == how:
             at = seen[3]  # the same tensor, unchanged, summarized by another layer
         else:
-            at = ctx.summarize(y, self.binning, self.bounds)
+            at = ctx.summarize(y.detach(), self.binning, self.bounds)
             ctx.summaries[id(y)] = (y, y._version, how, at)
         ctx.add_activation(self.name, at)
 
-    def _record_norm(self, step: int, module: nn.Module, x: torch.Tensor) -> None:
+    def _record_norm(self, module: nn.Module, x: torch.Tensor) -> None:
         if isinstance(module, Norm) and module.last_mean is not None:
             mean, var = module.last_mean, module.last_var
         else:
@@ -161,16 +171,27 @@ class LayerProbe:
             ("batch_mean", _per_channel(mean, per_ex, has_c)),
             ("batch_var", _per_channel(var, per_ex, has_c)),
         ]
-        for stat, t in norm_params(module).items():
+        # queued as references and copied when the forward ends (see Context.add_norm)
+        self.ctx.add_norm(self.name, parts + self._norm_param_parts(module, has_c))
+
+    def _norm_param_parts(self, module: nn.Module, has_c: bool) -> list[tuple[str, torch.Tensor]]:
+        """The running averages and alpha and beta, one value per channel.
+
+        Where they already are that (batch norm), the list holds the layer's own tensors,
+        which change in place; it is kept while the layer holds the same tensors, saving a
+        dozen Python calls per layer per sampled step.
+        """
+        key = norm_param_key(module)
+        if key is not None and self._norm_parts is not None and self._norm_parts[0] == key:
+            return self._norm_parts[1]
+        params = norm_params(module)  # detached aliases: they see in-place updates
+        parts = []
+        for stat, t in params.items():
             # running stats have no batch axis; alpha and beta always have channels
             parts.append((stat, _per_channel(t, False, has_c or stat in ("alpha", "beta"))))
-        # queued as references and copied when the forward ends (see Context.add_norm)
-        self.ctx.add_norm(self.name, parts)
-
-    def _on_param_grad(self, param: torch.Tensor) -> None:
-        # Only a reference: the context measures all of them when the backward pass ends.
-        if self.ctx.grad and param.grad is not None:
-            self.ctx.add_param_grad(self.name, param.grad)
+        own = all(u is t for (_, u), t in zip(parts, params.values()))
+        self._norm_parts = (key, parts) if key is not None and own else None
+        return parts
 
     def _on_mask(self, tap: nn.Module, args: tuple, mask: torch.Tensor) -> None:
         ctx = self.ctx
@@ -238,6 +259,23 @@ def _on_act_grad(ctx: Context, names: list[str], step: int, grad: torch.Tensor) 
     its handles at the next forward without removing each hook (the outputs, and their
     hooks, are usually gone by then; one kept alive by the loop stays harmless)."""
     if ctx.grad and ctx.step == step:
+        ctx.add_act_grad(names, sum_of_squares(grad.detach()))
+
+
+def hook_node_grads(ctx: Context, node: Any, index: int, names: list[str], step: int) -> None:
+    """Report the gradient reaching output ``index`` of autograd ``node`` for ``names``."""
+    hook = functools.partial(_on_node_grads, ctx, names, step, index)
+    ctx.tensor_handles.append(node.register_prehook(hook))
+
+
+def _on_node_grads(ctx: Context, names: list[str], step: int, index: int, grads: tuple) -> None:
+    """Node pre-hook: ``grads[index]`` is the gradient reaching the watched output (the
+    node's output number ``index``); ``None`` where no gradient reached it. Same rules as
+    :func:`_on_act_grad`, which a tensor hook calls: registering a pre-hook on the node is
+    cheaper than ``Tensor.register_hook`` and sees the same gradient (both are bound to the
+    node that made the tensor, also if the tensor is later changed in place)."""
+    grad = grads[index]
+    if grad is not None and ctx.grad and ctx.step == step:
         ctx.add_act_grad(names, sum_of_squares(grad.detach()))
 
 

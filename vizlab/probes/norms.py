@@ -22,7 +22,15 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from vizlab.nn import Norm
 
-__all__ = ["is_norm", "batch_stats", "used_stats", "channel_view", "stat_layout", "norm_params"]
+__all__ = [
+    "is_norm",
+    "batch_stats",
+    "used_stats",
+    "channel_view",
+    "stat_layout",
+    "norm_params",
+    "norm_param_key",
+]
 
 _TORCH_NORMS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 # Rank of a batched input for each instance norm (an unbatched one has one axis less).
@@ -123,6 +131,24 @@ def norm_params(module: nn.Module) -> dict[str, torch.Tensor]:
         if isinstance(value, torch.Tensor):
             out[stat] = value.detach()
     return out
+
+
+_NORM_PARAMS = (("running_mean", "_buffers"), ("running_var", "_buffers"))
+_NORM_PARAMS += (("weight", "_parameters"), ("bias", "_parameters"))
+
+
+def norm_param_key(module: nn.Module) -> tuple | None:
+    """What :func:`norm_params` would read, as the identity and memory address of each
+    tensor: equal keys mean the same tensors in the same memory (moving a model changes
+    the memory). ``None`` when one of them is a plain attribute rather than a registered
+    buffer or parameter, which could be swapped unseen."""
+    key = []
+    for attr, registry in _NORM_PARAMS:
+        if attr in module.__dict__:
+            return None
+        t = getattr(module, registry).get(attr)
+        key.append(None if t is None else (id(t), t.data_ptr()))
+    return tuple(key)
 
 
 def _var_mean(x: torch.Tensor, dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import threading
@@ -130,6 +131,7 @@ class Watch(Readout):
         )
         self._probes = [LayerProbe(name, m, self.what, self._ctx) for name, m in selected]
         self._split_probes = [p for p in self._probes if p.res_grads]
+        self._ctx.param_layers = [(p.name, p.grad_params) for p in self._probes if p.grad_params]
         self._weights = WeightStats(self._probes, self._ctx)
         self._handles: list[RemovableHandle] = []
 
@@ -242,9 +244,23 @@ class Watch(Readout):
         self._weights.record(step)
 
     def _on_root_done(self, module: nn.Module, args: tuple, out: Any) -> None:
-        if self._ctx.fwd:  # (not in a trace's pass: it may sit inside a sampled step)
-            self._ctx.fwd = False  # the backward of this step may still record (ctx.grad)
-            self._ctx.end_forward()
+        ctx = self._ctx
+        if ctx.fwd:  # (not in a trace's pass: it may sit inside a sampled step)
+            ctx.fwd = False  # the backward of this step may still record (ctx.grad)
+            if ctx.param_layers and not ctx.tensor_handles:
+                self._hook_root_output(out)
+            ctx.end_forward()
+
+    def _hook_root_output(self, out: Any) -> None:
+        """Have the backward of this sampled step read the parameter gradients even though
+        no watched layer's output got a gradient hook (say, layers that return no tensor):
+        a hook on the model's output tensors queues the end of the pass."""
+        ctx = self._ctx
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for t in outs:
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                hook = functools.partial(_queue_if_sampled, ctx, ctx.step)
+                ctx.tensor_handles.append(t.register_hook(hook))
 
     # ---- host side ---------------------------------------------------------------------------
     def _collect_splits(self, final: bool) -> None:
@@ -258,6 +274,12 @@ class Watch(Readout):
 
     def _device(self) -> torch.device:
         return self._anchor.device if self._anchor is not None else torch.device("cpu")
+
+
+def _queue_if_sampled(ctx: Context, step: int, grad: torch.Tensor) -> None:
+    """Output hook of a sampled step (see ``Watch._hook_root_output``)."""
+    if ctx.grad and ctx.step == step:
+        ctx.queue_end_backward()
 
 
 def watch(
