@@ -92,7 +92,7 @@ class Context:
     _index: torch.Tensor | None = None
     _row_len: list[int] = field(default_factory=list)
     _samplers: list[tuple | None] = field(default_factory=list)  # see _sampler
-    # This backward's gradients: 0-d norms with (layers, stat), and parameter gradients.
+    # This backward's activation gradients: 0-d sums of squares with (layers, stat).
     _grad_norms: list[torch.Tensor] = field(default_factory=list)
     _grad_rows: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     _callback_queued: bool = False
@@ -273,6 +273,7 @@ class Context:
         return self._plan
 
     # ---- backward --------------------------------------------------------------------------
+    # Gradient hooks may run on autograd's device threads (one per GPU), hence the lock.
     def add_act_grad(self, layers: list[str], squares: torch.Tensor) -> None:
         """Queue the sum of squares of an activation gradient, shown by ``layers``."""
         with self._lock:
