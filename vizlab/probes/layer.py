@@ -144,7 +144,8 @@ class LayerProbe:
                     hook = functools.partial(_on_act_grad, ctx, names, step)
                     ctx.tensor_handles.append(y.register_hook(hook))
                 else:  # a pre-hook of the node that made y: cheaper to attach
-                    hook_node_grads(ctx, node, y.output_nr, names, step)
+                    hook = functools.partial(_on_node_grads, ctx, names, step, y.output_nr)
+                    ctx.tensor_handles.append(node.register_prehook(hook))
 
     def _record_activation(self, step: int, y: torch.Tensor) -> None:
         ctx = self.ctx
@@ -262,12 +263,6 @@ def _on_act_grad(ctx: Context, names: list[str], step: int, grad: torch.Tensor) 
         ctx.add_act_grad(names, sum_of_squares(grad.detach()))
 
 
-def hook_node_grads(ctx: Context, node: Any, index: int, names: list[str], step: int) -> None:
-    """Report the gradient reaching output ``index`` of autograd ``node`` for ``names``."""
-    hook = functools.partial(_on_node_grads, ctx, names, step, index)
-    ctx.tensor_handles.append(node.register_prehook(hook))
-
-
 def _on_node_grads(ctx: Context, names: list[str], step: int, index: int, grads: tuple) -> None:
     """Node pre-hook: ``grads[index]`` is the gradient reaching the watched output (the
     node's output number ``index``); ``None`` where no gradient reached it. Same rules as
@@ -275,8 +270,8 @@ def _on_node_grads(ctx: Context, names: list[str], step: int, index: int, grads:
     cheaper than ``Tensor.register_hook`` and sees the same gradient (both are bound to the
     node that made the tensor, also if the tensor is later changed in place)."""
     grad = grads[index]
-    if grad is not None and ctx.grad and ctx.step == step:
-        ctx.add_act_grad(names, sum_of_squares(grad.detach()))
+    if grad is not None:
+        _on_act_grad(ctx, names, step, grad)
 
 
 def _sum_and_squares(x: torch.Tensor) -> torch.Tensor:
