@@ -127,8 +127,11 @@ def test_large_activation_histogram_uses_an_honest_strided_sample() -> None:
     want = torch.histc(sample.clamp(lo, hi), 40, lo, hi) / sample.numel()
     got = latest(w, "1", "hist")
     np.testing.assert_allclose(got, want.numpy(), atol=1e-6)
-    full = torch.histc(t.clamp(lo, hi), 40, lo, hi) / t.numel()
-    assert np.abs(got - full.numpy()).sum() < 0.05  # the sample tells the same story
+    # The sample tells the same story: its distance to the full histogram stays within
+    # twice what n independent draws would give, sum over bins of sqrt(2 p (1 - p) / (pi n)).
+    full = (torch.histc(t.clamp(lo, hi), 40, lo, hi) / t.numel()).double().numpy()
+    expected = np.sqrt(2 * full * (1 - full) / (np.pi * sample.numel())).sum()
+    assert np.abs(got - full).sum() < 2 * expected
     # mean, std and zeros are those of the very same sample
     assert latest(w, "1", "mean") == pytest.approx(sample.mean().item(), **TOL)
     assert latest(w, "1", "std") == pytest.approx(sample.std(correction=0).item(), rel=1e-3)
@@ -137,7 +140,7 @@ def test_large_activation_histogram_uses_an_honest_strided_sample() -> None:
 
 def test_sampled_statistics_are_within_their_standard_error_of_the_full_tensor() -> None:
     # A realistic activation: conv -> batch norm -> ReLU on a batch of 32 RGB 32x32 images,
-    # 524,288 elements, of which the watch samples about 4,000.
+    # 524,288 elements, of which the watch samples about 2,000.
     torch.manual_seed(3)
     model = nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1),
@@ -152,7 +155,7 @@ def test_sampled_statistics_are_within_their_standard_error_of_the_full_tensor()
         t = cap.out[layer].double()
         stride = sample_stride(t.numel(), t.numel() // t.shape[0])
         n = len(range(0, t.numel(), stride))
-        assert 3_000 <= n <= HIST_SAMPLE < t.numel()
+        assert 1_500 <= n <= HIST_SAMPLE < t.numel()
         sigma, zeros = t.std(correction=0).item(), (t == 0).double().mean().item()
         # 4 standard errors of n independent draws (the docstring of stats.py)
         assert abs(latest(w, layer, "mean") - t.mean().item()) <= 4 * sigma / math.sqrt(n)
@@ -460,3 +463,23 @@ def test_output_gradient_norms_of_a_tensor_changed_in_place() -> None:
         steps, got = w.series(n, "act_grad_norm")
         assert steps.tolist() == [0, 1]
         np.testing.assert_allclose(got, [s[n] for s in want], rtol=1e-5, err_msg=n)
+
+
+def test_gradient_norms_in_a_backward_that_builds_a_graph() -> None:
+    # With create_graph=True the gradients the hooks see require grad themselves: the
+    # watch must measure them without adding to the graph the second backward walks.
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    x, y = torch.randn(6, 3), torch.randint(0, 2, (6,))
+    names = [n for n, _ in model.named_children()]
+    cap = Capture(model, names)
+    with watch(model, every=1, what=("gradients",)) as w:
+        loss = F.cross_entropy(model(x), y)
+        (g,) = torch.autograd.grad(loss, model[0].weight, create_graph=True)
+        want = {n: cap.grad[n].norm().item() for n in names}
+        g.square().sum().backward()  # a gradient penalty: the second backward works
+    cap.close()
+    assert model[0].weight.grad is not None
+    for n in names:  # (the second backward passes the hooks again: its values come after)
+        steps, got = w.series(n, "act_grad_norm")
+        assert steps[0] == 0 and got[0] == pytest.approx(want[n], rel=1e-5)

@@ -260,7 +260,8 @@ def _on_act_grad(ctx: Context, names: list[str], step: int, grad: torch.Tensor) 
     its handles at the next forward without removing each hook (the outputs, and their
     hooks, are usually gone by then; one kept alive by the loop stays harmless)."""
     if ctx.grad and ctx.step == step:
-        ctx.add_act_grad(names, sum_of_squares(grad.detach()))
+        # (a gradient only requires grad in a backward with create_graph=True)
+        ctx.add_act_grad(names, sum_of_squares(grad.detach() if grad.requires_grad else grad))
 
 
 def _on_node_grads(ctx: Context, names: list[str], step: int, index: int, grads: tuple) -> None:

@@ -66,7 +66,22 @@ class _Series:
         if keep[-1] != n - 1:
             keep.append(n - 1)
         self.steps = [self.steps[i] for i in keep]
-        self.values = [self.values[i] for i in keep]
+        values = [self.values[i] for i in keep]
+        if values and isinstance(values[0], np.ndarray):
+            values = _compact(values)
+        self.values = values
+
+
+def _compact(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """The same arrays, no longer holding on to the decoded blocks they are rows of.
+
+    A kept array may be a row of a block whose other rows were just dropped (see
+    ``Store.extend``); the kept rows are stacked into one new block of their own (one copy
+    per series, not per point), or copied one by one where their shapes differ.
+    """
+    if len({a.shape for a in arrays}) == 1 and len({a.dtype for a in arrays}) == 1:
+        return list(np.stack(arrays))
+    return [a.copy() for a in arrays]
 
 
 def _step(pair: tuple[int, Value]) -> int:
@@ -100,14 +115,16 @@ class Store:
         """Append series pieces (see ``Piece``; steps in order within each) and thin if a
         series grew too long. This is how decoded copies arrive: a whole column at a time."""
         with self._lock:
-            longest = 0
+            longest, last_steps = 0, None
             for steps, layer, kind, stat, column in pieces:
                 series = self._series.get((layer, kind, stat))
                 if series is None:
                     series = self._series[(layer, kind, stat)] = _Series()
-                # numbers become Python floats; each array gets its own memory, so that
-                # thinning really frees what it drops
-                values = column.tolist() if column.ndim == 1 else [v.copy() for v in column]
+                # Numbers become Python floats. Arrays stay rows of the decoded column
+                # (no copy per step): no row of a block is dropped before the store thins,
+                # and thinning copies the rows it keeps (_Series.halve), so every block is
+                # freed by then and memory stays that of the kept points.
+                values = column.tolist() if column.ndim == 1 else list(column)
                 if series.steps and steps[0] < series.steps[-1]:
                     # the layout changed within one copy, so its slots were decoded in
                     # groups: merge by step (a stable sort keeps the order within a step)
@@ -117,9 +134,11 @@ class Store:
                     series.steps += steps
                     series.values += values
                 longest = max(longest, len(series.steps))
-                newest = max(steps)
-                if self._newest is None or newest > self._newest:
-                    self._newest = newest
+                if steps is not last_steps:  # pieces of one decoded group share their steps
+                    last_steps = steps
+                    newest = max(steps)
+                    if self._newest is None or newest > self._newest:
+                        self._newest = newest
             if longest > self.max_points:
                 self._thin()
 

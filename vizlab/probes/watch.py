@@ -241,7 +241,6 @@ class Watch(Readout):
         ctx.fwd = ctx.grad = True
         ctx.step = step
         self._staging.sampled()
-        self._weights.record(step)
 
     def _on_root_done(self, module: nn.Module, args: tuple, out: Any) -> None:
         ctx = self._ctx
@@ -250,6 +249,11 @@ class Watch(Readout):
             if ctx.param_layers and not ctx.tensor_handles:
                 self._hook_root_output(out)
             ctx.end_forward()
+            # The weights are those the forward used (only the optimizer changes them).
+            # Measured here rather than before the forward, the two batched passes run
+            # back to back: the second finds the same code and buffers still in cache,
+            # which on a CPU makes it markedly cheaper than after the model's layers.
+            self._weights.record(ctx.step)
 
     def _hook_root_output(self, out: Any) -> None:
         """Have the backward of this sampled step read the parameter gradients even though

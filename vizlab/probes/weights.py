@@ -1,7 +1,7 @@
 """Weight statistics of every watched layer, in one batched pass per sampled step.
 
 Weights only change when the optimizer steps, so a watch reads them once per sampled step,
-at the start of its forward. Measured layer by layer, that is a dozen tiny device operations
+when its forward ends. Measured layer by layer, that is a dozen tiny device operations
 per layer; here all layers that live on one device are measured together instead:
 
 - one concatenation of all their weights, flattened;
@@ -108,17 +108,23 @@ class _Plan:
         self.offset = torch.tensor(offset, dtype=torch.int32, device=device)
         # The squares and the near-zero flags laid end to end, each a segment per layer:
         # one segment sum gives every layer's sum of squares, then its near-zero count.
-        self.lengths = torch.tensor(lengths * 2, dtype=torch.int64, device=device)
+        self.lengths = tuple(lengths * 2)
         self.both = torch.empty(2 * start, dtype=torch.float32, device=device)
+        # All weights laid end to end, in float32, refilled at every sampled step with one
+        # _foreach_copy_ (a dozen fewer calls than flattening and concatenating them).
+        self.flat = torch.empty(start, dtype=torch.float32, device=device)
+        sizes = [w.numel() for w in self.params]
+        self.slots = [v.view(w.shape) for v, w in zip(self.flat.split(sizes), self.params)]
         self.info = (tuple(layers), bins)
         self.bins = bins
 
     def record(self, step: int, ctx: Context) -> None:
-        flat = torch.cat([w.reshape(-1) for w in self.params]).float()  # (n,)
+        flat = self.flat  # (n,)
+        torch._foreach_copy_(self.slots, self.params)
         sample = flat if self.positions is None else flat.index_select(0, self.positions)
         index = bin_index(sample, self.lo, self.width, self.bins).add_(self.offset)
         hist = count_bins(index, self.size)
-        # the histogram is binned: flat (a fresh copy) may now change in place
+        # the histogram is binned: flat (our own copy) may now change in place
         n = flat.numel()
         torch.mul(flat, flat, out=self.both[:n])
         torch.lt(flat.abs_(), ctx.near_zero, out=self.both[n:])
