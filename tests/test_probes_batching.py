@@ -35,6 +35,28 @@ def test_bins_match_histc_including_edges_and_outliers() -> None:
     assert torch.equal(counts.float(), want)
 
 
+def test_rows_binned_in_their_own_ranges_match_histc() -> None:
+    # The batched form: a range per row, given as (T, 1) float32 columns (on a CPU the
+    # product and the quotient are one addcdiv, which must round as histc does).
+    torch.manual_seed(4)
+    ranges, bins = [(-1.5, 2.5), (0.0, 3.0), (-0.37, 0.91), (-7.0, -2.0)], 23
+    x = torch.randn(len(ranges), 50_000) * torch.tensor([[2.0], [1.5], [0.5], [3.0]])
+    x[:, :2] = torch.tensor([[lo - 1, hi + 1] for lo, hi in ranges])  # outliers
+    for row, (lo, hi) in enumerate(ranges):
+        # every bin edge and its float32 neighbours, where the order of rounding decides
+        # the bin (multiplying by bins / width instead would miss some of them)
+        k = np.arange(bins + 1, dtype=np.float32)
+        edges = np.float32(lo) + k * np.float32((hi - lo) / bins)
+        near = [edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, -np.inf)]
+        x[row, 2 : 2 + 3 * (bins + 1)] = torch.from_numpy(np.concatenate(near))
+    lo32, width32 = zip(*(float32_range(lo, hi) for lo, hi in ranges))
+    lo_col, width_col = torch.tensor([lo32]).t(), torch.tensor([width32]).t()
+    index = bin_index(x, lo_col, width_col, bins)
+    for row, (lo, hi) in enumerate(ranges):
+        want = torch.histc(x[row].clamp(lo, hi), bins, lo, hi)
+        assert torch.equal(count_bins(index[row], bins).float(), want), row
+
+
 def test_weights_of_a_large_layer_use_its_strided_sample() -> None:
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))

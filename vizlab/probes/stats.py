@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 HIST_SAMPLE = 2_048
+_ZERO = torch.zeros(())  # the addend of bin_index's addcdiv on a CPU
 _PIECE = 1 << 18  # longest index vector one CPU bincount call gets (see count_bins)
 
 # Bounded activations and their output range: a unit is "saturated" within 1% of the range
@@ -210,10 +211,16 @@ def bin_index(
         - Output: the shape of ``sample``, int32.
     """
     if isinstance(lo, float) and lo == 0.0:  # x - 0 is x: one pass less after a ReLU
-        index = torch.mul(sample, bins, out=scratch)
+        shifted = sample
     else:
-        index = torch.sub(sample, lo, out=scratch).mul_(bins)
-    index = index.div_(width).nan_to_num_(nan=0.0, posinf=bins - 1, neginf=0.0)
+        shifted = torch.sub(sample, lo, out=scratch)
+    if isinstance(width, torch.Tensor) and sample.device.type == "cpu":
+        # one pass for the product and the quotient: the CPU kernel of addcdiv computes
+        # 0 + (bins * x) / width, rounding exactly as the two separate operations do
+        index = torch.addcdiv(_ZERO, shifted, width, value=bins, out=scratch)
+    else:
+        index = torch.mul(shifted, bins, out=scratch).div_(width)
+    index = index.nan_to_num_(nan=0.0, posinf=bins - 1, neginf=0.0)
     index = index.clamp_(0, bins - 1)
     return index.to(torch.int32) if out is None else out.copy_(index)
 
