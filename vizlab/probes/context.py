@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.hooks import RemovableHandle
@@ -73,6 +74,11 @@ class Context:
         default_factory=dict
     )
     grad_layers: dict[int, tuple[torch.Tensor, int, list[str]]] = field(default_factory=dict)
+    # This forward's layer outputs as (probe, output, its version): those measured when the
+    # forward ends, and those measured in their hook whose deferral is still undecided
+    # (see layer.measure_deferred).
+    deferred: list[tuple[Any, torch.Tensor, int]] = field(default_factory=list)
+    undecided: list[tuple[Any, torch.Tensor, int]] = field(default_factory=list)
     # This forward's sample sizes (one per summarized tensor) with their float32
     # (lo, width), saturation counts of bounded layers, and per layer (layer, tensor index,
     # saturation index or -1); the cached binning plan of the last layout.
@@ -321,6 +327,7 @@ class Context:
 
     def reset(self) -> None:
         """Forget everything queued for a step that did not finish."""
+        self.deferred, self.undecided = [], []
         self._norm_parts, self._norm_rows = [], []
         self._sizes, self._ranges, self._sats, self._act_rows = [], [], [], []
         self.summaries.clear()

@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from vizlab.probes.context import Context
-from vizlab.probes.layer import LayerProbe
+from vizlab.probes.layer import LayerProbe, measure_deferred
 from vizlab.probes.options import KINDS, check_int, check_mask_sample, check_positive, check_what
 from vizlab.probes.readout import Readout
 from vizlab.probes.select import LayerSpec, select_layers
@@ -246,6 +246,7 @@ class Watch(Readout):
         ctx = self._ctx
         if ctx.fwd:  # (not in a trace's pass: it may sit inside a sampled step)
             ctx.fwd = False  # the backward of this step may still record (ctx.grad)
+            measure_deferred(ctx)
             if ctx.param_layers and not ctx.tensor_handles:
                 self._hook_root_output(out)
             ctx.end_forward()
