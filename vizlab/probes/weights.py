@@ -108,25 +108,34 @@ class _Plan:
         self.offset = torch.tensor(offset, dtype=torch.int32, device=device)
         # The squares and the near-zero flags laid end to end, each a segment per layer:
         # one segment sum gives every layer's sum of squares, then its near-zero count.
-        self.lengths = tuple(lengths * 2)
-        self.both = torch.empty(2 * start, dtype=torch.float32, device=device)
+        self.lengths = torch.tensor(lengths * 2, dtype=torch.int64, device=device)
+        both = torch.empty(2 * start, dtype=torch.float32, device=device)
+        self.both, self.squares, self.flags = both, both[:start], both[start:]
         # All weights laid end to end, in float32, refilled at every sampled step with one
         # _foreach_copy_ (a dozen fewer calls than flattening and concatenating them).
         self.flat = torch.empty(start, dtype=torch.float32, device=device)
         sizes = [w.numel() for w in self.params]
         self.slots = [v.view(w.shape) for v, w in zip(self.flat.split(sizes), self.params)]
+        # The sample and the binning's scratch tensors persist too: the same calls as the
+        # activations' binning just before, writing into memory already in use.
+        self.sample = torch.empty(len(lo), dtype=torch.float32, device=device) if gather else None
+        self.scratch = torch.empty(len(lo), dtype=torch.float32, device=device)
+        self.index = torch.empty(len(lo), dtype=torch.int32, device=device)
         self.info = (tuple(layers), bins)
         self.bins = bins
 
     def record(self, step: int, ctx: Context) -> None:
         flat = self.flat  # (n,)
         torch._foreach_copy_(self.slots, self.params)
-        sample = flat if self.positions is None else flat.index_select(0, self.positions)
-        index = bin_index(sample, self.lo, self.width, self.bins).add_(self.offset)
-        hist = count_bins(index, self.size)
+        sample = flat
+        if self.positions is not None:  # (m,)
+            sample = torch.index_select(flat, 0, self.positions, out=self.sample)
+        index = bin_index(
+            sample, self.lo, self.width, self.bins, scratch=self.scratch, out=self.index
+        )
+        hist = count_bins(index.add_(self.offset), self.size)
         # the histogram is binned: flat (our own copy) may now change in place
-        n = flat.numel()
-        torch.mul(flat, flat, out=self.both[:n])
-        torch.lt(flat.abs_(), ctx.near_zero, out=self.both[n:])
+        torch.mul(flat, flat, out=self.squares)
+        torch.lt(flat.abs_(), ctx.near_zero, out=self.flags)
         sums = segment_sums(self.both, self.lengths)  # (2L,)
         ctx.buffer.write(step, "", "weights", [sums, hist], decode_weights, self.info)
