@@ -64,8 +64,10 @@ def train(model: nn.Module, x, y, steps: int, **kw):
 
 
 def test_deferred_outputs_match_the_layers_own_over_steps() -> None:
-    # The conv's output is changed in place by the ReLU after it, so the conv stays
-    # measured in its hook; every other layer is deferred after step 0.
+    # The conv's output is changed in place by the ReLU after it, which returns the same
+    # tensor object: the conv must show its own output and the gradient reaching it, the
+    # ReLU its own, so the conv stays measured in its hook. Every other layer is deferred
+    # after step 0.
     torch.manual_seed(11)
     model = nn.Sequential(
         nn.Conv2d(3, 6, 3, padding=1),
@@ -97,6 +99,7 @@ def test_deferred_outputs_match_the_layers_own_over_steps() -> None:
             assert mean[k] == pytest.approx(out.mean().item(), rel=1e-4, abs=1e-6), (n, k)
             assert zeros[k] == pytest.approx((out == 0).float().mean().item(), abs=1e-6)
             assert grad[k] == pytest.approx(g.norm().item(), rel=1e-4), (n, k)
+    assert torch.equal(cap.grad["0"][0] != 0, cap.out["0"][0] > 0)  # the conv's own gradient
 
 
 def test_an_output_changed_in_place_only_later_loses_that_step_and_no_more() -> None:
