@@ -12,6 +12,8 @@ step that is not sampled. On a sampled step they compute what cannot wait (the r
 a tensor that may change or be freed later) and hand the small results to the shared
 :class:`~vizlab.probes.context.Context`, which batches a whole step into the staging buffer;
 the decoders of ``decode.py`` finish the arithmetic on the host after the buffer is copied.
+A layer output that is known to stay unchanged until the forward ends is measured then, with
+the others (see :func:`measure_deferred`).
 Weights are measured for all layers at once by ``weights.py``.
 """
 
@@ -274,7 +276,7 @@ def measure_deferred(ctx: Context) -> None:
     A sampled forward interleaves the model's large operations with the probes' small
     ones, and on a CPU each small one then runs with cold caches: measuring the outputs
     one after the other once the forward is over costs less than the same work spread
-    over the forward (about 2% of a digits step at ``every=1``). It is exact as long as an
+    over the forward (about 1% of a digits step at ``every=1``). It is exact as long as an
     output was not changed in place after its layer returned it (a later
     ``ReLU(inplace=True)``): its version counter says so. So a layer is measured in its
     hook at the first sampled step, and deferred from then on if its output was still

@@ -16,8 +16,8 @@ layer's output (the whole output when it is that small, so small layers stay exa
 small net, a watched step used to spend most of its time on full-size passes and full-size
 scratch tensors; the sample makes every layer's cost a few microseconds. What is left grows
 with the sample: copying it out of a freshly written activation (a cache line per element),
-binning it and counting it. On the digits net at ``every=1``, 2,048 elements
-cost 0.03 less of the step than 4,096 (and 4,096 0.03 less than 8,192), measured with
+binning it and counting it. On the digits net at ``every=1``, 2,048 elements cost 0.03
+less of the step than 4,096 (and 4,096 0.03 less than 8,192), measured with
 ``benchmarks/probe_overhead.py``. The error this adds is below what a plot or a lecture
 fact can show. With ``n`` sampled elements (all of them up to 2,048; above that
 ``ceil(numel / stride)``, e.g. 2,017 for a 128x16x8x8 output and 1,928 for 128x16x4x4) the

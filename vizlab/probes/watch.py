@@ -252,8 +252,8 @@ class Watch(Readout):
             ctx.end_forward()
             # The weights are those the forward used (only the optimizer changes them).
             # Measured here rather than before the forward, the two batched passes run
-            # back to back: the second finds the same code and buffers still in cache,
-            # which on a CPU makes it markedly cheaper than after the model's layers.
+            # back to back and the second finds much of the same code still in cache:
+            # on a CPU about 1% of a digits step at every=1.
             self._weights.record(ctx.step)
 
     def _hook_root_output(self, out: Any) -> None:

@@ -4,7 +4,7 @@ Weights only change when the optimizer steps, so a watch reads them once per sam
 when its forward ends. Measured layer by layer, that is a dozen tiny device operations
 per layer; here all layers that live on one device are measured together instead:
 
-- one concatenation of all their weights, flattened;
+- one copy of all their weights, end to end, into a buffer kept from step to step;
 - every layer's sum of squares and near-zero count in one segment sum: the squares and
   the near-zero flags laid end to end, each element tagged with its layer (the host takes
   the square root);
